@@ -1,0 +1,122 @@
+// Command golf trains, evaluates and packs compact language models for the
+// Parameter Golf challenge. Run `golf help` for the list of commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one golf subcommand. Its name may have several words
+// ("data build"); run gets the arguments after the name.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *cliEnv, args []string) error
+}
+
+// cliEnv carries the process's streams so commands can be tested in-process.
+type cliEnv struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+var commands = map[string]*command{}
+
+// register adds a command; each command's file calls it from init.
+func register(c *command) {
+	if _, dup := commands[c.name]; dup {
+		panic("golf: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// errUsage marks errors that come from bad flags or arguments (exit status 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runCLI(ctx, &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// runCLI runs one golf invocation and returns its exit status.
+func runCLI(ctx context.Context, env *cliEnv, args []string) int {
+	cmd, rest := lookup(args)
+	if cmd == nil {
+		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+			usage(env.stdout)
+			return 0
+		}
+		fmt.Fprintf(env.stderr, "golf: unknown command %q\n\n", strings.Join(args, " "))
+		usage(env.stderr)
+		return 2
+	}
+	if err := cmd.run(ctx, env, rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(env.stderr, "golf %s: %v\n", cmd.name, err)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// lookup finds the command with the longest name that prefixes args.
+func lookup(args []string) (*command, []string) {
+	for n := min(len(args), 3); n > 0; n-- {
+		if c, ok := commands[strings.Join(args[:n], " ")]; ok {
+			return c, args[n:]
+		}
+	}
+	return nil, args
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "golf: compact language models for the Parameter Golf challenge")
+	fmt.Fprintln(w, "\nusage: golf <command> [flags] [args]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-16s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun `golf <command> -h` for a command's flags.")
+}
+
+// newFlags returns a flag set for a command that reports errors instead of
+// exiting, and prints its usage to the command's stderr.
+func newFlags(env *cliEnv, name, argsSyntax string) *flag.FlagSet {
+	fs := flag.NewFlagSet("golf "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "usage: golf %s [flags] %s\n", name, argsSyntax)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args and wraps a parse failure as a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}

@@ -1,0 +1,2 @@
+// Package model builds the challenge's GPT as GoMLX graphs.
+package model
