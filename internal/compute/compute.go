@@ -1,0 +1,122 @@
+// Package compute chooses and opens the GoMLX backend that golf runs on.
+//
+// The rule, in order:
+//  1. an explicit spec (the --backend flag), else $GOMLX_BACKEND;
+//  2. otherwise, when an NVIDIA GPU and a CUDA PJRT plugin are present, XLA
+//     with that plugin given by absolute path (which also keeps go-xla from
+//     trying to download plugins);
+//  3. otherwise the pure-Go backend.
+//
+// The pure-Go backend is always opened with "parallelism=-1" unless the spec
+// names its own options: gomlx v0.26.0's default bounded worker pool deadlocks
+// in transformer training on small machines (tasks fill every worker slot and
+// then wait for slots for their sub-tasks), while unbounded parallelism never
+// hung and was the fastest safe choice measured.
+package compute
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	_ "github.com/gomlx/gomlx/backends/simplego" // the pure-Go backend, "go"
+	_ "github.com/gomlx/gomlx/backends/xla"      // XLA through PJRT plugins, "xla"
+)
+
+// SafeGoConfig is the pure-Go backend configuration golf uses by default.
+const SafeGoConfig = "go:parallelism=-1"
+
+// pluginGlobs are the places a CUDA PJRT plugin is looked for: the JAX CUDA
+// plugin wheels (where the lent GPU machines have one) and go-xla's standard
+// install folders.
+var pluginGlobs = []string{
+	"/opt/*/.venv/lib/python3*/site-packages/jax_plugins/xla_cuda*/xla_cuda_plugin.so",
+	"/usr/lib/python3*/site-packages/jax_plugins/xla_cuda*/xla_cuda_plugin.so",
+	"/usr/local/lib/python3*/*-packages/jax_plugins/xla_cuda*/xla_cuda_plugin.so",
+	"$HOME/.local/lib/python3*/site-packages/jax_plugins/xla_cuda*/xla_cuda_plugin.so",
+	"$HOME/.local/lib/go-xla/pjrt_c_api_cuda_plugin.so",
+	"/usr/local/lib/go-xla/pjrt_c_api_cuda_plugin.so",
+}
+
+// Resolve returns the backend configuration string that Open would use for
+// spec, without opening anything.
+func Resolve(spec string) string {
+	if spec == "" {
+		spec = os.Getenv(backends.ConfigEnvVar)
+	}
+	switch {
+	case spec == "" || spec == "auto":
+		if p := FindCUDAPlugin(); p != "" {
+			return "xla:" + p
+		}
+		return SafeGoConfig
+	case spec == "go" || spec == "cpu":
+		return SafeGoConfig
+	case spec == "cuda" || spec == "xla:cuda" || spec == "gpu":
+		if p := FindCUDAPlugin(); p != "" {
+			return "xla:" + p
+		}
+		return spec
+	}
+	return spec
+}
+
+// Open opens the backend for spec ("" or "auto" for the rule in the package
+// comment, "go", "cuda", or any gomlx configuration such as "xla:/path.so").
+// It returns the backend and a one-line description of what runs.
+func Open(spec string) (b backends.Backend, desc string, err error) {
+	config := Resolve(spec)
+	if strings.HasPrefix(config, "xla") {
+		// Never let go-xla reach for the network; where the plugin came from
+		// our own search, also point XLA at libdevice.
+		os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
+		if !strings.Contains(os.Getenv("XLA_FLAGS"), "xla_gpu_cuda_data_dir") {
+			if dir := cudaDataDir(); dir != "" {
+				os.Setenv("XLA_FLAGS", strings.TrimSpace(os.Getenv("XLA_FLAGS")+" --xla_gpu_cuda_data_dir="+dir))
+			}
+		}
+	}
+	defer func() {
+		// backends.NewWithConfig panics on an unknown backend name.
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("open backend %q: %v", config, r)
+		}
+	}()
+	b, err = backends.NewWithConfig(config)
+	if err != nil {
+		return nil, "", fmt.Errorf("open backend %q: %w", config, err)
+	}
+	return b, fmt.Sprintf("%s (%s)", b.Description(), config), nil
+}
+
+// IsPureGo reports whether the backend configuration is gomlx's pure-Go one.
+func IsPureGo(config string) bool {
+	return config == "go" || strings.HasPrefix(config, "go:")
+}
+
+// FindCUDAPlugin returns the path of a CUDA PJRT plugin when this machine has
+// an NVIDIA GPU and such a plugin, or "".
+func FindCUDAPlugin() string {
+	if _, err := os.Stat("/dev/nvidia0"); err != nil {
+		return ""
+	}
+	home, _ := os.UserHomeDir()
+	for _, g := range pluginGlobs {
+		g = strings.ReplaceAll(g, "$HOME", home)
+		if matches, _ := filepath.Glob(g); len(matches) > 0 {
+			return matches[len(matches)-1]
+		}
+	}
+	return ""
+}
+
+func cudaDataDir() string {
+	for _, d := range []string{"/usr/local/cuda", "/usr/lib/cuda"} {
+		if _, err := os.Stat(filepath.Join(d, "nvvm", "libdevice")); err == nil {
+			return d
+		}
+	}
+	return ""
+}
