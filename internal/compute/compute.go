@@ -84,6 +84,15 @@ func Open(spec string) (b backends.Backend, desc string, err error) {
 			b, err = nil, fmt.Errorf("open backend %q: %v", config, r)
 		}
 	}()
+	if IsPureGo(config) {
+		// simplego prints "parallelism set to ..." on stdout, which would
+		// corrupt a command's JSON output: silence it while constructing.
+		if devnull, derr := os.Open(os.DevNull); derr == nil {
+			saved := os.Stdout
+			os.Stdout = devnull
+			defer func() { os.Stdout = saved; devnull.Close() }()
+		}
+	}
 	b, err = backends.NewWithConfig(config)
 	if err != nil {
 		return nil, "", fmt.Errorf("open backend %q: %w", config, err)
