@@ -1,0 +1,272 @@
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+)
+
+// OptimizerConfig holds the hyperparameters of the baseline's three
+// optimizers: Muon for the 2-D block matrices, Adam for the tied embedding and
+// Adam for the control parameters (gains, scales, mixes, skip weights). The
+// zero value is not useful; start from DefaultOptimizer.
+type OptimizerConfig struct {
+	MatrixLR float64 // Muon learning rate (MATRIX_LR, 0.04)
+	EmbedLR  float64 // Adam learning rate of the tied embedding (TIED_EMBED_LR, 0.05)
+	ScalarLR float64 // Adam learning rate of the control parameters (SCALAR_LR, 0.04)
+	HeadLR   float64 // Adam learning rate of an untied output head (HEAD_LR, 0.008)
+
+	// Muon momentum, warmed up linearly from MomentumWarmupStart over
+	// MomentumWarmupSteps optimizer steps (0.95, 0.85, 500).
+	MuonMomentum        float64
+	MomentumWarmupStart float64
+	MomentumWarmupSteps int
+	// NewtonSchulzSteps is the number of orthogonalisation iterations (5).
+	NewtonSchulzSteps int
+	// NewtonSchulzDType is the dtype the iterations run in: BFloat16 like the
+	// reference, or Float32 (faster on the pure-Go backend, whose bf16 matmul
+	// is about 3x slower than its f32 one).
+	NewtonSchulzDType dtypes.DType
+
+	Beta1, Beta2 float64 // Adam moment decays (0.9, 0.95)
+	AdamEps      float64 // Adam denominator epsilon (1e-8)
+
+	// Decoupled weight decay per optimizer: before its update a parameter is
+	// multiplied by (1 - lr*decay), lr being the scheduled learning rate.
+	// 0 (the baseline) disables it.
+	MuonWeightDecay, EmbedWeightDecay, ScalarWeightDecay float64
+
+	// GradClipNorm, when > 0, rescales all gradients together so that their
+	// global L2 norm is at most this value (torch's clip_grad_norm_:
+	// g *= min(1, max / (norm + 1e-6))).
+	GradClipNorm float64
+}
+
+// DefaultOptimizer returns the challenge baseline's optimizer settings.
+func DefaultOptimizer() OptimizerConfig {
+	return OptimizerConfig{
+		MatrixLR: 0.04, EmbedLR: 0.05, ScalarLR: 0.04, HeadLR: 0.008,
+		MuonMomentum: 0.95, MomentumWarmupStart: 0.85, MomentumWarmupSteps: 500,
+		NewtonSchulzSteps: 5, NewtonSchulzDType: dtypes.BFloat16,
+		Beta1: 0.9, Beta2: 0.95, AdamEps: 1e-8,
+	}
+}
+
+// Momentum returns the Muon momentum schedule of this configuration.
+func (c OptimizerConfig) Momentum() MomentumWarmup {
+	return MomentumWarmup{Start: c.MomentumWarmupStart, Final: c.MuonMomentum, Steps: c.MomentumWarmupSteps}
+}
+
+// Validate reports settings the update rules cannot use.
+func (c OptimizerConfig) Validate() error {
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"matrix lr", c.MatrixLR}, {"embedding lr", c.EmbedLR}, {"scalar lr", c.ScalarLR}, {"head lr", c.HeadLR},
+		{"muon weight decay", c.MuonWeightDecay}, {"embedding weight decay", c.EmbedWeightDecay},
+		{"scalar weight decay", c.ScalarWeightDecay}, {"grad clip norm", c.GradClipNorm}, {"adam eps", c.AdamEps}} {
+		if p.v < 0 || math.IsNaN(p.v) || math.IsInf(p.v, 0) {
+			return fmt.Errorf("optimizer: %s must be a finite value >= 0, got %v", p.name, p.v)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"beta1", c.Beta1}, {"beta2", c.Beta2}, {"muon momentum", c.MuonMomentum}, {"momentum warm-up start", c.MomentumWarmupStart}} {
+		if p.v < 0 || p.v >= 1 || math.IsNaN(p.v) {
+			return fmt.Errorf("optimizer: %s must be in [0, 1), got %v", p.name, p.v)
+		}
+	}
+	if c.NewtonSchulzSteps < 1 {
+		return fmt.Errorf("optimizer: Newton-Schulz steps must be >= 1, got %d", c.NewtonSchulzSteps)
+	}
+	if c.NewtonSchulzDType != dtypes.BFloat16 && c.NewtonSchulzDType != dtypes.Float32 {
+		return fmt.Errorf("optimizer: Newton-Schulz dtype must be bfloat16 or float32, got %s", c.NewtonSchulzDType)
+	}
+	return nil
+}
+
+// updateKind says which optimizer updates a parameter.
+type updateKind int
+
+const (
+	muonUpdate updateKind = iota // Muon: orthogonalised momentum, 2-D matrices only
+	adamUpdate                   // Adam with bias correction
+)
+
+// paramRule is how one trainable parameter is updated.
+type paramRule struct {
+	kind updateKind
+	lr   float64 // base learning rate, multiplied by the schedule's scale
+	wd   float64 // decoupled weight decay
+}
+
+// Newton-Schulz quintic coefficients of the reference (Muon): each iteration
+// maps the singular values s of X to a*s + b*s^3 + c*s^5, pushing them
+// towards 1 without needing an SVD.
+const (
+	nsA = 3.4445
+	nsB = -4.7750
+	nsC = 2.0315
+)
+
+// NewtonSchulz returns an approximately orthogonal matrix with the singular
+// vectors of the 2-D matrix g (the "zeroth power" U V^T of g = U S V^T),
+// computed as Muon does:
+//
+//	X = g / (||g||_F + 1e-7)          (in float32, then rounded to dtype)
+//	transpose X when rows > cols      (so X X^T is the smaller Gram matrix)
+//	repeat steps times:  A = X X^T;  B = b A + c A A;  X = a X + B X
+//
+// with (a, b, c) = (3.4445, -4.7750, 2.0315). The result has g's shape and
+// dtype. The iteration does not converge exactly: singular values end in
+// roughly [0.7, 1.2], which is what Muon wants.
+func NewtonSchulz(g *Node, steps int, dtype dtypes.DType) *Node {
+	if g.Rank() != 2 {
+		panic(fmt.Sprintf("NewtonSchulz needs a 2-D matrix, got shape %s", g.Shape()))
+	}
+	outDType := g.DType()
+	x := ConvertDType(g, dtypes.Float32)
+	// Two-stage sum of squares: row sums first, so the pure-Go backend (which
+	// accumulates in the input dtype element by element) stays accurate.
+	norm := Sqrt(ReduceAllSum(ReduceSum(Square(x), 1)))
+	x = Div(x, AddScalar(norm, 1e-7))
+	x = ConvertDType(x, dtype)
+	transposed := g.Shape().Dimensions[0] > g.Shape().Dimensions[1]
+	if transposed {
+		x = Transpose(x, 0, 1)
+	}
+	// Matmul results come out in dtype (accumulated in float32 by the
+	// backends); the element-wise combinations run in float32 and are rounded
+	// to dtype once, as torch.compile's fused kernels do for the reference.
+	f32 := func(n *Node) *Node { return ConvertDType(n, dtypes.Float32) }
+	for range steps {
+		a := DotGeneral(x, []int{1}, nil, x, []int{1}, nil) // X X^T
+		b := ConvertDType(Add(MulScalar(f32(a), nsB), MulScalar(f32(Dot(a, a)), nsC)), dtype)
+		x = ConvertDType(Add(MulScalar(f32(x), nsA), f32(Dot(b, x))), dtype)
+	}
+	if transposed {
+		x = Transpose(x, 0, 1)
+	}
+	return ConvertDType(x, outDType)
+}
+
+// hyperNodes are the per-step scalars the optimizers read: fed as graph
+// inputs so that changing them never recompiles the step.
+type hyperNodes struct {
+	lrScale  *Node // schedule multiplier of every base learning rate
+	momentum *Node // Muon momentum for this step
+	adamStep *Node // 1-based Adam step count t, for the bias corrections
+}
+
+// optimizerScope is the absolute context scope that holds optimizer state,
+// apart from the model's parameters.
+const optimizerScope = "/optimizer"
+
+// stateVar returns (creating it zero-initialised if needed) the optimizer
+// state variable kind ("muon", "adam_m", "adam_v") for parameter v.
+func stateVar(ctx *context.Context, kind string, v *context.Variable) *context.Variable {
+	name := paramName(v)
+	scope, base := context.SplitScope(context.RootScope + name)
+	sctx := ctx.InAbsPath(optimizerScope + "/" + kind + scope).Checked(false).WithInitializer(initializers.Zero)
+	return sctx.VariableWithShape(base, v.Shape()).SetTrainable(false)
+}
+
+// paramName is a variable's scoped name without the leading separator:
+// "block_3/attn/c_q".
+func paramName(v *context.Variable) string {
+	n := v.ScopeAndName()
+	if len(n) > 0 && n[0] == context.ScopeSeparator[0] {
+		n = n[1:]
+	}
+	return n
+}
+
+// clipGlobalNorm rescales grads so their joint L2 norm is at most maxNorm:
+// g *= min(1, maxNorm / (norm + 1e-6)), as torch.nn.utils.clip_grad_norm_.
+func clipGlobalNorm(grads []*Node, maxNorm float64) []*Node {
+	if maxNorm <= 0 || len(grads) == 0 {
+		return grads
+	}
+	var total *Node
+	for _, gr := range grads {
+		sq := Square(ConvertDType(gr, dtypes.Float32))
+		var s *Node
+		if sq.Rank() >= 2 {
+			s = ReduceAllSum(ReduceSum(sq, sq.Rank()-1))
+		} else {
+			s = ReduceAllSum(sq)
+		}
+		if total == nil {
+			total = s
+		} else {
+			total = Add(total, s)
+		}
+	}
+	norm := Sqrt(total)
+	coef := MinScalar(Div(Scalar(norm.Graph(), dtypes.Float32, maxNorm), AddScalar(norm, 1e-6)), 1.0)
+	out := make([]*Node, len(grads))
+	for i, gr := range grads {
+		out[i] = Mul(gr, ConvertDType(coef, gr.DType()))
+	}
+	return out
+}
+
+// applyUpdate builds the update of one parameter v with gradient grad under
+// rule r and writes the new value (and optimizer state) back to the context.
+//
+// Muon (Nesterov, as the reference):
+//
+//	buf = momentum*buf + g
+//	u   = NewtonSchulz(g + momentum*buf) * sqrt(max(1, rows/cols))
+//	p   = p*(1 - lr*wd) - lr*u
+//
+// Adam (torch.optim.Adam's arithmetic, decoupled weight decay as AdamW):
+//
+//	m = b1*m + (1-b1)*g;   v = b2*v + (1-b2)*g^2
+//	p = p*(1 - lr*wd) - (lr / (1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+//
+// where lr is the base rate times the schedule's scale.
+func (c OptimizerConfig) applyUpdate(ctx *context.Context, v *context.Variable, grad *Node, r paramRule, hp hyperNodes) {
+	g := grad.Graph()
+	p := v.ValueGraph(g)
+	dtype := p.DType()
+	lr := MulScalar(ConvertDType(hp.lrScale, dtype), r.lr)
+	decayed := p
+	if r.wd > 0 {
+		decayed = Mul(p, OneMinus(MulScalar(lr, r.wd)))
+	}
+	switch r.kind {
+	case muonUpdate:
+		bufVar := stateVar(ctx, "muon", v)
+		mom := ConvertDType(hp.momentum, dtype)
+		buf := Add(Mul(mom, bufVar.ValueGraph(g)), grad)
+		bufVar.SetValueGraph(buf)
+		u := NewtonSchulz(Add(grad, Mul(mom, buf)), c.NewtonSchulzSteps, c.NewtonSchulzDType)
+		dims := v.Shape().Dimensions
+		if scale := math.Sqrt(max(1, float64(dims[0])/float64(dims[1]))); scale != 1 {
+			u = MulScalar(u, scale)
+		}
+		v.SetValueGraph(Sub(decayed, Mul(lr, u)))
+	case adamUpdate:
+		mVar, vVar := stateVar(ctx, "adam_m", v), stateVar(ctx, "adam_v", v)
+		t := ConvertDType(hp.adamStep, dtype)
+		b1 := Scalar(g, dtype, c.Beta1)
+		b2 := Scalar(g, dtype, c.Beta2)
+		m := Add(MulScalar(mVar.ValueGraph(g), c.Beta1), MulScalar(grad, 1-c.Beta1))
+		sq := Add(MulScalar(vVar.ValueGraph(g), c.Beta2), MulScalar(Square(grad), 1-c.Beta2))
+		mVar.SetValueGraph(m)
+		vVar.SetValueGraph(sq)
+		bc1 := OneMinus(Pow(b1, t))
+		bc2 := OneMinus(Pow(b2, t))
+		denom := AddScalar(Div(Sqrt(sq), Sqrt(bc2)), c.AdamEps)
+		stepSize := Div(lr, bc1)
+		v.SetValueGraph(Sub(decayed, Mul(stepSize, Div(m, denom))))
+	default:
+		panic(fmt.Sprintf("train: unknown update kind %d for %q", r.kind, paramName(v)))
+	}
+}
