@@ -1,0 +1,82 @@
+package train
+
+import (
+	"fmt"
+	"image/color"
+	"io"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/paramgolf/golf/internal/atomicfile"
+)
+
+// TrainPoint is one logged training step.
+type TrainPoint struct {
+	Step        int     `json:"step"`          // optimizer steps done
+	TrainTimeMs float64 `json:"train_time_ms"` // training time (evaluation excluded)
+	Loss        float64 `json:"train_loss"`    // mean loss of the step's micro-batches, nats
+	LRScale     float64 `json:"lr_scale"`      // schedule multiplier used by the step
+}
+
+// ValPoint is one evaluation during training.
+type ValPoint struct {
+	Step        int     `json:"step"`
+	TrainTimeMs float64 `json:"train_time_ms"`
+	ValLoss     float64 `json:"val_loss"`
+	ValBPB      float64 `json:"val_bpb"`
+}
+
+// History is the loss curve of a run, carried across resumes.
+type History struct {
+	Train []TrainPoint `json:"train"`
+	Val   []ValPoint   `json:"val"`
+}
+
+// PlotLoss draws train and validation loss (nats) against training time in
+// seconds and writes a PNG to path atomically.
+func PlotLoss(path, title string, h History) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "training time (s)"
+	p.Y.Label.Text = "loss (nats/token)"
+	p.Add(plotter.NewGrid())
+	if len(h.Train) > 0 {
+		xy := make(plotter.XYs, len(h.Train))
+		for i, pt := range h.Train {
+			xy[i] = plotter.XY{X: pt.TrainTimeMs / 1000, Y: pt.Loss}
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return fmt.Errorf("plot %s: train loss: %w", path, err)
+		}
+		l.Color = color.RGBA{R: 31, G: 119, B: 180, A: 255}
+		p.Add(l)
+		p.Legend.Add("train", l)
+	}
+	if len(h.Val) > 0 {
+		xy := make(plotter.XYs, len(h.Val))
+		for i, pt := range h.Val {
+			xy[i] = plotter.XY{X: pt.TrainTimeMs / 1000, Y: pt.ValLoss}
+		}
+		l, s, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return fmt.Errorf("plot %s: val loss: %w", path, err)
+		}
+		orange := color.RGBA{R: 255, G: 127, B: 14, A: 255}
+		l.Color, s.Color, s.Shape = orange, orange, draw.CircleGlyph{}
+		p.Add(l, s)
+		p.Legend.Add("val", l, s)
+	}
+	p.Legend.Top = true
+	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", path, err)
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := wt.WriteTo(w)
+		return err
+	})
+}
