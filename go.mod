@@ -3,8 +3,10 @@ module github.com/paramgolf/golf
 go 1.26
 
 require (
+	github.com/andybalholm/brotli v1.3.0
 	github.com/gomlx/gomlx v0.26.0
 	github.com/klauspost/compress v1.20.4
+	github.com/ulikunitz/xz v0.5.17
 	gonum.org/v1/gonum v0.17.0
 	gonum.org/v1/plot v0.17.0
 )
