@@ -1,0 +1,420 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+
+	"github.com/paramgolf/golf/model"
+)
+
+// Batch is one micro-batch of training data: row-major [Rows, SeqLen] token
+// ids, Targets being Inputs shifted by one token (data.Loader.Next's output).
+type Batch struct {
+	Inputs, Targets []int32
+	Rows, SeqLen    int
+}
+
+// validate checks the batch's sizes and token range.
+func (b Batch) validate(vocab int) error {
+	n := b.Rows * b.SeqLen
+	if b.Rows <= 0 || b.SeqLen <= 0 || len(b.Inputs) != n || len(b.Targets) != n {
+		return fmt.Errorf("batch [%d, %d] has %d inputs and %d targets", b.Rows, b.SeqLen, len(b.Inputs), len(b.Targets))
+	}
+	for i := range n {
+		if uint32(b.Inputs[i]) >= uint32(vocab) || uint32(b.Targets[i]) >= uint32(vocab) {
+			return fmt.Errorf("batch position %d: token %d -> %d outside the vocabulary of %d", i, b.Inputs[i], b.Targets[i], vocab)
+		}
+	}
+	return nil
+}
+
+// paramSpec is one trainable parameter and how it is updated.
+type paramSpec struct {
+	name  string // scoped name, "block_3/attn/c_q"
+	shape []int
+	rule  paramRule
+}
+
+// network is what the trainer needs from a model: its per-token loss graph,
+// its parameters with their update rules, and host transfers of weights.
+type network struct {
+	vocab  int
+	lossFn tokenLossFn
+	params []paramSpec
+	// init gives every parameter its initial value in ctx for seed.
+	init func(ctx *mlctx.Context, seed int64) error
+	// weights reads the parameters from ctx; load writes them.
+	weights func(ctx *mlctx.Context) (model.Weights, error)
+	load    func(ctx *mlctx.Context, w model.Weights) error
+}
+
+// Trainer holds a model's parameters and optimizer state on a backend and
+// runs optimizer steps: forward, backward, gradient accumulation, clipping
+// and the Muon/Adam updates, compiled into one graph per micro-step kind.
+// It is not safe for concurrent use.
+type Trainer struct {
+	backend backends.Backend
+	net     network
+	opt     OptimizerConfig
+	ctx     *mlctx.Context
+	accum   int
+	rules   map[string]paramRule
+
+	accumulate, apply *mlctx.Exec // micro-steps that only add gradients; the final one
+	steps             int         // optimizer steps applied (Adam's t of the last one)
+	evals             map[[2]int]*evaluator
+}
+
+// TrainerOptions are the settings fixed for a trainer's life.
+type TrainerOptions struct {
+	// AccumSteps is the number of micro-batches per optimizer step (>= 1);
+	// their gradients are averaged, as the reference's grad_accum_steps.
+	AccumSteps int
+	// Seed fixes the initial weights.
+	Seed int64
+}
+
+func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts TrainerOptions) (t *Trainer, err error) {
+	defer recoverGraphPanic("new trainer", &err)
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.AccumSteps < 1 {
+		return nil, fmt.Errorf("trainer: accumulation steps must be >= 1, got %d", opts.AccumSteps)
+	}
+	t = &Trainer{backend: backend, net: net, opt: opt, ctx: mlctx.New(), accum: opts.AccumSteps,
+		rules: map[string]paramRule{}, evals: map[[2]int]*evaluator{}}
+	for _, p := range net.params {
+		if p.rule.kind == muonUpdate && len(p.shape) != 2 {
+			return nil, fmt.Errorf("trainer: Muon needs 2-D parameters, %q has shape %v", p.name, p.shape)
+		}
+		t.rules[p.name] = p.rule
+	}
+	if err := net.init(t.ctx, opts.Seed); err != nil {
+		return nil, fmt.Errorf("trainer: initialise weights: %w", err)
+	}
+	if t.accum > 1 {
+		t.accumulate, err = mlctx.NewExec(backend, t.ctx.Reuse(), t.stepGraph(false))
+		if err != nil {
+			return nil, fmt.Errorf("trainer: %w", err)
+		}
+	}
+	t.apply, err = mlctx.NewExec(backend, t.ctx.Reuse(), t.stepGraph(true))
+	if err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	return t, nil
+}
+
+// Steps returns the number of optimizer steps applied so far.
+func (t *Trainer) Steps() int { return t.steps }
+
+// AccumSteps returns the number of micro-batches per optimizer step.
+func (t *Trainer) AccumSteps() int { return t.accum }
+
+// accumScope holds the gradient accumulators when AccumSteps > 1.
+const accumScope = optimizerScope + "/grad_accum"
+
+// stepGraph builds one micro-step: the per-token losses of a micro-batch,
+// their mean's gradients and, when apply is set, the optimizer update with
+// the gradients averaged over the accumulated micro-batches. It returns the
+// micro-batch's mean loss, reduced per row first for accuracy.
+//
+// Inputs: inputs, targets [B, T] int32; lrScale, momentum, adamStep float32
+// scalars (fed, so changing them never recompiles).
+func (t *Trainer) stepGraph(apply bool) func(ctx *mlctx.Context, in []*Node) *Node {
+	return func(ctx *mlctx.Context, in []*Node) *Node {
+		inputs, targets := in[0], in[1]
+		losses := t.net.lossFn(ctx, inputs, targets)
+		g := losses.Graph()
+		var vars []*mlctx.Variable
+		var values []*Node
+		for _, p := range t.net.params {
+			v := t.variable(p.name)
+			if v == nil {
+				panic(fmt.Sprintf("parameter %q not in the context after building the loss", p.name))
+			}
+			vars = append(vars, v)
+			values = append(values, v.ValueGraph(g))
+		}
+		grads := Gradient(ReduceAllMean(losses), values...)
+		if t.accum > 1 {
+			for i, v := range vars {
+				acc := ctx.InAbsPath(accumScope + "/" + scopeOf(v)).Checked(false).
+					WithInitializer(initializers.Zero).VariableWithShape(v.Name(), v.Shape()).SetTrainable(false)
+				sum := Add(acc.ValueGraph(g), grads[i])
+				if !apply {
+					acc.SetValueGraph(sum)
+					continue
+				}
+				acc.SetValueGraph(ZerosLike(sum))
+				grads[i] = MulScalar(sum, 1/float64(t.accum))
+			}
+		}
+		if apply {
+			grads = clipGlobalNorm(grads, t.opt.GradClipNorm)
+			hp := hyperNodes{lrScale: in[2], momentum: in[3], adamStep: in[4]}
+			for i, v := range vars {
+				t.opt.applyUpdate(ctx, v, grads[i], t.rules[paramName(v)], hp)
+			}
+		}
+		return ReduceAllMean(ReduceMean(losses, -1))
+	}
+}
+
+// scopeOf is a variable's scope without the leading separator ("block_3/attn").
+func scopeOf(v *mlctx.Variable) string { return strings.TrimPrefix(v.Scope(), mlctx.ScopeSeparator) }
+
+// variable returns the parameter variable with the scoped name, or nil.
+func (t *Trainer) variable(name string) *mlctx.Variable {
+	scope, base := mlctx.SplitScope(mlctx.RootScope + name)
+	return t.ctx.GetVariableByScopeAndName(scope, base)
+}
+
+// Step runs one optimizer step over the micro-batches (exactly AccumSteps of
+// them) at the given learning-rate multiplier and Muon momentum, and returns
+// the mean training loss of the micro-batches. A NaN or infinite loss is an
+// error naming the step; the weights are then not to be trusted.
+func (t *Trainer) Step(ctx context.Context, micro []Batch, lrScale, momentum float64) (loss float64, err error) {
+	defer recoverGraphPanic(fmt.Sprintf("step %d", t.steps+1), &err)
+	if len(micro) != t.accum {
+		return 0, fmt.Errorf("step %d: got %d micro-batches, the trainer accumulates %d", t.steps+1, len(micro), t.accum)
+	}
+	var sum float64
+	for i, b := range micro {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if err := b.validate(t.net.vocab); err != nil {
+			return 0, fmt.Errorf("step %d, micro-batch %d: %w", t.steps+1, i, err)
+		}
+		in := tensors.FromFlatDataAndDimensions(b.Inputs, b.Rows, b.SeqLen)
+		tg := tensors.FromFlatDataAndDimensions(b.Targets, b.Rows, b.SeqLen)
+		var out []*tensors.Tensor
+		if i < len(micro)-1 {
+			out, err = t.accumulate.Exec(in, tg, float32(0), float32(0), float32(0))
+		} else {
+			out, err = t.apply.Exec(in, tg, float32(lrScale), float32(momentum), float32(t.steps+1))
+		}
+		if err != nil {
+			return 0, fmt.Errorf("step %d, micro-batch %d: %w", t.steps+1, i, err)
+		}
+		l, err := scalarValue(out[0])
+		if err != nil {
+			return 0, fmt.Errorf("step %d: %w", t.steps+1, err)
+		}
+		sum += l
+	}
+	t.steps++
+	loss = sum / float64(len(micro))
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return loss, fmt.Errorf("step %d: training loss is %v", t.steps, loss)
+	}
+	return loss, nil
+}
+
+// scalarValue reads a scalar float32 result to the host and frees it.
+func scalarValue(x *tensors.Tensor) (float64, error) {
+	defer x.FinalizeAll()
+	v, err := tensors.CopyFlatData[float32](x)
+	if err != nil || len(v) != 1 {
+		return 0, fmt.Errorf("read scalar result: %v (%d values)", err, len(v))
+	}
+	return float64(v[0]), nil
+}
+
+// Weights copies the current parameters to the host.
+func (t *Trainer) Weights() (model.Weights, error) { return t.net.weights(t.ctx) }
+
+// SetWeights replaces the parameters (e.g. from a checkpoint).
+func (t *Trainer) SetWeights(w model.Weights) error { return t.net.load(t.ctx, w) }
+
+// optimizerStateNames lists the state tensors of each parameter in a fixed
+// order: "muon/<name>" for Muon's momentum buffer, "adam_m/<name>" and
+// "adam_v/<name>" for Adam's moments.
+func (t *Trainer) optimizerStateNames() []string {
+	var names []string
+	for _, p := range t.net.params {
+		switch p.rule.kind {
+		case muonUpdate:
+			names = append(names, "muon/"+p.name)
+		case adamUpdate:
+			names = append(names, "adam_m/"+p.name, "adam_v/"+p.name)
+		}
+	}
+	return names
+}
+
+// stateVariable returns (creating it if needed, zero-initialised) the context
+// variable that holds the optimizer state tensor "kind/param".
+func (t *Trainer) stateVariable(name string) (*mlctx.Variable, error) {
+	kind, param, ok := strings.Cut(name, "/")
+	if !ok {
+		return nil, fmt.Errorf("optimizer state %q: no kind prefix", name)
+	}
+	v := t.variable(param)
+	if v == nil {
+		return nil, fmt.Errorf("optimizer state %q: no parameter %q", name, param)
+	}
+	return stateVar(t.ctx, kind, v), nil
+}
+
+// OptimizerState copies the optimizer's state to the host: one tensor per
+// name of optimizerStateNames (zeros before the first step).
+func (t *Trainer) OptimizerState() (ts []model.Tensor, err error) {
+	defer recoverGraphPanic("optimizer state", &err)
+	for _, name := range t.optimizerStateNames() {
+		v, err := t.stateVariable(name)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, tensorFromVariable(name, v))
+	}
+	return ts, nil
+}
+
+// SetOptimizerState restores state saved by OptimizerState after steps
+// optimizer steps (Adam's bias correction continues from steps+1).
+func (t *Trainer) SetOptimizerState(ts []model.Tensor, steps int) (err error) {
+	defer recoverGraphPanic("set optimizer state", &err)
+	if steps < 0 {
+		return fmt.Errorf("optimizer state: negative step count %d", steps)
+	}
+	want := t.optimizerStateNames()
+	if len(ts) != len(want) {
+		return fmt.Errorf("optimizer state: %d tensors, this model's optimizers keep %d", len(ts), len(want))
+	}
+	for i, name := range want {
+		if ts[i].Name != name {
+			return fmt.Errorf("optimizer state: tensor %d is %q, want %q", i, ts[i].Name, name)
+		}
+		v, err := t.stateVariable(name)
+		if err != nil {
+			return err
+		}
+		if err := setVariable(v, ts[i]); err != nil {
+			return fmt.Errorf("optimizer state: %w", err)
+		}
+	}
+	t.steps = steps
+	return nil
+}
+
+// tensorFromVariable copies a variable's value (zeros when unset) to the host.
+func tensorFromVariable(name string, v *mlctx.Variable) model.Tensor {
+	dims := v.Shape().Dimensions
+	out := model.Tensor{Name: name, Shape: append([]int{}, dims...)}
+	if !v.HasValue() {
+		out.Data = make([]float32, v.Shape().Size())
+		return out
+	}
+	val := v.MustValue()
+	if val.DType() != dtypes.Float32 {
+		panic(fmt.Sprintf("variable %q is %s, not float32", name, val.DType()))
+	}
+	out.Data = tensors.MustCopyFlatData[float32](val)
+	return out
+}
+
+// setVariable replaces a variable's value with a host tensor of its shape.
+func setVariable(v *mlctx.Variable, t model.Tensor) error {
+	want := shapes.Make(dtypes.Float32, t.Shape...)
+	if !v.Shape().Equal(want) {
+		return fmt.Errorf("%q: shape %v, the variable has %v", t.Name, t.Shape, v.Shape().Dimensions)
+	}
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	return v.SetValue(tensors.FromFlatDataAndDimensions(append([]float32{}, t.Data...), t.Shape...))
+}
+
+// snapshot is a copy of every variable's value, for undoing the warm-up.
+type snapshot map[*mlctx.Variable]*tensors.Tensor
+
+// takeSnapshot copies every variable's current value.
+func (t *Trainer) takeSnapshot() (snapshot, error) {
+	s := snapshot{}
+	for v := range t.ctx.IterVariables() {
+		if !v.HasValue() {
+			continue
+		}
+		c, err := v.MustValue().LocalClone()
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s: %w", v.ScopeAndName(), err)
+		}
+		s[v] = c
+	}
+	return s, nil
+}
+
+// restore puts back every variable of the snapshot, zeroes variables created
+// since (optimizer state, accumulators) and resets the step count to steps.
+func (t *Trainer) restore(s snapshot, steps int) error {
+	for v := range t.ctx.IterVariables() {
+		var val *tensors.Tensor
+		if saved, ok := s[v]; ok {
+			c, err := saved.LocalClone()
+			if err != nil {
+				return fmt.Errorf("restore %s: %w", v.ScopeAndName(), err)
+			}
+			val = c
+		} else {
+			val = tensors.FromShape(v.Shape())
+		}
+		if err := v.SetValue(val); err != nil {
+			return fmt.Errorf("restore %s: %w", v.ScopeAndName(), err)
+		}
+	}
+	t.steps = steps
+	return nil
+}
+
+// Evaluate scores the trainer's current weights (see the package function
+// Evaluate for the metric); the compiled graph is kept for the next call.
+func (t *Trainer) Evaluate(ctx context.Context, valTokens []uint16, bytes ByteCounter, opts EvalOptions) (res EvalResult, err error) {
+	defer recoverGraphPanic("evaluate", &err)
+	if bytes == nil {
+		return EvalResult{}, fmt.Errorf("evaluate: no byte table")
+	}
+	if err := checkTokens(valTokens, t.net.vocab); err != nil {
+		return EvalResult{}, fmt.Errorf("evaluate: validation tokens: %w", err)
+	}
+	rows := opts.BatchRows
+	if rows <= 0 {
+		rows = defaultEvalRows(opts.SeqLen)
+	}
+	key := [2]int{rows, opts.SeqLen}
+	ev := t.evals[key]
+	if ev == nil {
+		if opts.SeqLen <= 0 {
+			return EvalResult{}, fmt.Errorf("evaluate: sequence length must be positive, got %d", opts.SeqLen)
+		}
+		if ev, err = newEvaluator(t.backend, t.ctx, t.net.lossFn, rows, opts.SeqLen); err != nil {
+			return EvalResult{}, err
+		}
+		t.evals[key] = ev
+	}
+	return ev.run(ctx, valTokens, bytes, opts.Stride, opts.Progress)
+}
+
+// Close frees the compiled graphs.
+func (t *Trainer) Close() {
+	if t.accumulate != nil {
+		t.accumulate.Finalize()
+	}
+	t.apply.Finalize()
+	for _, ev := range t.evals {
+		ev.exec.Finalize()
+	}
+	t.evals = map[[2]int]*evaluator{}
+}
