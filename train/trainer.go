@@ -150,7 +150,7 @@ func (t *Trainer) stepGraph(apply bool) func(ctx *mlctx.Context, in []*Node) *No
 		grads := Gradient(ReduceAllMean(losses), values...)
 		if t.accum > 1 {
 			for i, v := range vars {
-				acc := ctx.InAbsPath(accumScope + "/" + scopeOf(v)).Checked(false).
+				acc := ctx.InAbsPath(accumScope+"/"+scopeOf(v)).Checked(false).
 					WithInitializer(initializers.Zero).VariableWithShape(v.Name(), v.Shape()).SetTrainable(false)
 				sum := Add(acc.ValueGraph(g), grads[i])
 				if !apply {

@@ -76,7 +76,7 @@ func TestTrainerLossDecreases(t *testing.T) {
 // both: equal-size micro-batches' mean gradient is the whole batch's.
 func TestAccumulationMatchesFullBatch(t *testing.T) {
 	opt := DefaultOptimizer()
-	opt.GradClipNorm = 0.5                               // clipping sees the averaged gradient
+	opt.GradClipNorm = 0.5 // clipping sees the averaged gradient
 	s := toyStream(2048, toyVocab, 2)
 	full := newToyTrainer(t, opt, 1, 3)
 	acc := newToyTrainer(t, opt, 2, 3)
