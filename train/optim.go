@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -170,10 +171,18 @@ const optimizerScope = "/optimizer"
 // stateVar returns (creating it zero-initialised if needed) the optimizer
 // state variable kind ("muon", "adam_m", "adam_v") for parameter v.
 func stateVar(ctx *context.Context, kind string, v *context.Variable) *context.Variable {
-	name := paramName(v)
-	scope, base := context.SplitScope(context.RootScope + name)
-	sctx := ctx.InAbsPath(optimizerScope + "/" + kind + scope).Checked(false).WithInitializer(initializers.Zero)
-	return sctx.VariableWithShape(base, v.Shape()).SetTrainable(false)
+	sctx := ctx.InAbsPath(subScope(optimizerScope+"/"+kind, v.Scope())).Checked(false).WithInitializer(initializers.Zero)
+	return sctx.VariableWithShape(v.Name(), v.Shape()).SetTrainable(false)
+}
+
+// subScope nests the absolute scope path under base: ("/optimizer/muon",
+// "/block_0/attn") -> "/optimizer/muon/block_0/attn"; the root maps to base.
+func subScope(base, path string) string {
+	path = strings.Trim(path, context.ScopeSeparator)
+	if path == "" {
+		return base
+	}
+	return base + context.ScopeSeparator + path
 }
 
 // paramName is a variable's scoped name without the leading separator:

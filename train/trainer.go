@@ -150,7 +150,7 @@ func (t *Trainer) stepGraph(apply bool) func(ctx *mlctx.Context, in []*Node) *No
 		grads := Gradient(ReduceAllMean(losses), values...)
 		if t.accum > 1 {
 			for i, v := range vars {
-				acc := ctx.InAbsPath(accumScope+"/"+scopeOf(v)).Checked(false).
+				acc := ctx.InAbsPath(subScope(accumScope, v.Scope())).Checked(false).
 					WithInitializer(initializers.Zero).VariableWithShape(v.Name(), v.Shape()).SetTrainable(false)
 				sum := Add(acc.ValueGraph(g), grads[i])
 				if !apply {
@@ -171,9 +171,6 @@ func (t *Trainer) stepGraph(apply bool) func(ctx *mlctx.Context, in []*Node) *No
 		return ReduceAllMean(ReduceMean(losses, -1))
 	}
 }
-
-// scopeOf is a variable's scope without the leading separator ("block_3/attn").
-func scopeOf(v *mlctx.Variable) string { return strings.TrimPrefix(v.Scope(), mlctx.ScopeSeparator) }
 
 // variable returns the parameter variable with the scoped name, or nil.
 func (t *Trainer) variable(name string) *mlctx.Variable {
