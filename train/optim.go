@@ -16,35 +16,38 @@ import (
 // Adam for the control parameters (gains, scales, mixes, skip weights). The
 // zero value is not useful; start from DefaultOptimizer.
 type OptimizerConfig struct {
-	MatrixLR float64 // Muon learning rate (MATRIX_LR, 0.04)
-	EmbedLR  float64 // Adam learning rate of the tied embedding (TIED_EMBED_LR, 0.05)
-	ScalarLR float64 // Adam learning rate of the control parameters (SCALAR_LR, 0.04)
-	HeadLR   float64 // Adam learning rate of an untied output head (HEAD_LR, 0.008)
+	MatrixLR float64 `json:"matrix_lr"` // Muon learning rate (MATRIX_LR, 0.04)
+	EmbedLR  float64 `json:"embed_lr"`  // Adam learning rate of the tied embedding (TIED_EMBED_LR, 0.05)
+	ScalarLR float64 `json:"scalar_lr"` // Adam learning rate of the control parameters (SCALAR_LR, 0.04)
+	HeadLR   float64 `json:"head_lr"`   // Adam learning rate of an untied output head (HEAD_LR, 0.008)
 
 	// Muon momentum, warmed up linearly from MomentumWarmupStart over
 	// MomentumWarmupSteps optimizer steps (0.95, 0.85, 500).
-	MuonMomentum        float64
-	MomentumWarmupStart float64
-	MomentumWarmupSteps int
+	MuonMomentum        float64 `json:"muon_momentum"`
+	MomentumWarmupStart float64 `json:"muon_momentum_warmup_start"`
+	MomentumWarmupSteps int     `json:"muon_momentum_warmup_steps"`
 	// NewtonSchulzSteps is the number of orthogonalisation iterations (5).
-	NewtonSchulzSteps int
+	NewtonSchulzSteps int `json:"muon_backend_steps"`
 	// NewtonSchulzDType is the dtype the iterations run in: BFloat16 like the
 	// reference, or Float32 (faster on the pure-Go backend, whose bf16 matmul
 	// is about 3x slower than its f32 one).
-	NewtonSchulzDType dtypes.DType
+	NewtonSchulzDType dtypes.DType `json:"muon_dtype"`
 
-	Beta1, Beta2 float64 // Adam moment decays (0.9, 0.95)
-	AdamEps      float64 // Adam denominator epsilon (1e-8)
+	Beta1   float64 `json:"beta1"`    // Adam first-moment decay (0.9)
+	Beta2   float64 `json:"beta2"`    // Adam second-moment decay (0.95)
+	AdamEps float64 `json:"adam_eps"` // Adam denominator epsilon (1e-8)
 
 	// Decoupled weight decay per optimizer: before its update a parameter is
 	// multiplied by (1 - lr*decay), lr being the scheduled learning rate.
 	// 0 (the baseline) disables it.
-	MuonWeightDecay, EmbedWeightDecay, ScalarWeightDecay float64
+	MuonWeightDecay   float64 `json:"muon_weight_decay"`
+	EmbedWeightDecay  float64 `json:"embed_weight_decay"`
+	ScalarWeightDecay float64 `json:"scalar_weight_decay"`
 
 	// GradClipNorm, when > 0, rescales all gradients together so that their
 	// global L2 norm is at most this value (torch's clip_grad_norm_:
 	// g *= min(1, max / (norm + 1e-6))).
-	GradClipNorm float64
+	GradClipNorm float64 `json:"grad_clip_norm"`
 }
 
 // DefaultOptimizer returns the challenge baseline's optimizer settings.
