@@ -1,0 +1,249 @@
+package codec
+
+import (
+	"fmt"
+	"math/bits"
+)
+
+// CM is an adaptive context-model coder written for quantized weights.
+//
+// For symbol streams (Hint.Bits = b > 0) each symbol s is coded as the b bits
+// of u = s + 2^(b-1), most significant first, walking a binary tree whose
+// node is the prefix coded so far. Each bit's probability is a logistic mix
+// (weights chosen by tree node and trained online) of four adaptive models:
+//
+//	order-0     the node alone: the tensor's symbol distribution
+//	column      the node and the magnitude bucket of column j: the mean of |s|
+//	            over earlier rows in that column (an exponential moving average
+//	            with rate 1/64 once 64 rows are in)
+//	row         the node and the magnitude bucket of the current row so far
+//	            (moving average of |s|, rate 1/4)
+//	joint       the node and both buckets
+//
+// Buckets are half-octaves of the average magnitude. On independent symbols
+// with one distribution the mix settles on the order-0 model and costs a
+// fraction of a percent above Order0Bits; where trained weights carry
+// per-column or per-row magnitude structure (input features of different
+// scale, rows whose clip left them narrower), the column and row models code
+// below the order-0 bound, which no static per-tensor table can do.
+//
+// For other bytes (Hint.Bits = 0) the models are order-0 and order-1 (the
+// previous byte), both split by plane when Hint.RowLen gives the plane length
+// of byte-planar floats (plane = offset / RowLen, at most 3).
+//
+// The stream is the arithmetic coder's output, followed inside the coded
+// bits by a 16-bit end marker (0xA55A at probability 1/2 per bit) so that
+// decoding with a wrong length fails with probability 1 - 2^-16; there is no
+// header and no table.
+type CM struct{}
+
+// Name returns "cm".
+func (CM) Name() string { return "cm" }
+
+// Compress codes src with the model chosen by h.
+func (CM) Compress(src []byte, h Hint) ([]byte, error) {
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	if len(src) == 0 {
+		return []byte{}, nil
+	}
+	if h.Bits > 0 {
+		lo, hi := -(1 << (h.Bits - 1)), 1<<(h.Bits-1)-1
+		for i, v := range src {
+			if s := int(int8(v)); s < lo || s > hi {
+				return nil, &SymbolRangeError{Codec: "cm", Index: i, Value: s, Bits: h.Bits}
+			}
+		}
+	}
+	enc := newArithEncoder(len(src)/2 + 16)
+	if h.Bits > 0 {
+		codeSymbols(enc, src, h, false)
+	} else {
+		codeBytes(enc, src, h, false)
+	}
+	writeEndMarker(enc)
+	return enc.finish(), nil
+}
+
+// Decompress decodes rawLen bytes. It reads every byte of src and no more; a
+// stream that ends early or has bytes left over is reported as corrupt (a
+// stream corrupted in the middle decodes to other bytes: the artifact's
+// checksum catches that).
+func (CM) Decompress(src []byte, rawLen int, h Hint) ([]byte, error) {
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	if rawLen < 0 {
+		return nil, corrupt("cm", "negative raw length %d", rawLen)
+	}
+	if rawLen == 0 {
+		if len(src) != 0 {
+			return nil, corrupt("cm", "%d bytes for an empty stream", len(src))
+		}
+		return []byte{}, nil
+	}
+	dec, ok := newArithDecoder(src)
+	if !ok {
+		return nil, corrupt("cm", "bad stream start")
+	}
+	out := make([]byte, rawLen)
+	if h.Bits > 0 {
+		codeSymbols(dec, out, h, true)
+	} else {
+		codeBytes(dec, out, h, true)
+	}
+	if !readEndMarker(dec) {
+		return nil, corrupt("cm", "end marker missing: wrong length or corrupt stream")
+	}
+	if dec.over > 0 {
+		return nil, corrupt("cm", "stream truncated (%d bytes missing)", dec.over)
+	}
+	if dec.pos != len(src) {
+		return nil, corrupt("cm", "%d bytes after the end of the stream", len(src)-dec.pos)
+	}
+	return out, nil
+}
+
+// SymbolRangeError reports a byte that is not a symbol of the hinted width.
+type SymbolRangeError struct {
+	Codec string
+	Index int
+	Value int
+	Bits  int
+}
+
+func (e *SymbolRangeError) Error() string {
+	return fmt.Sprintf("%s: symbol %d at offset %d does not fit %d signed bits", e.Codec, e.Value, e.Index, e.Bits)
+}
+
+// bitCoder is the arithmetic encoder or decoder: code takes the bit to write
+// (ignored when decoding) and its predicted probability, and returns the bit.
+type bitCoder interface {
+	code(bit int, p uint32) int
+}
+
+const (
+	magBuckets   = 24 // half-octave buckets of an average |symbol|
+	colWindow    = 64 // column average: mean of the rows so far, then rate 1/64
+	rowRateShift = 2  // row average: rate 1/4 per symbol
+	counterLimit = 255
+	symbolInputs = 5 // order-0, column, row, joint, bias
+	byteInputs   = 3 // order-0, order-1, bias
+	biasInput    = 256
+)
+
+// magBucket maps an average magnitude in 8.8 fixed point to a half-octave
+// bucket in [0, magBuckets).
+func magBucket(avg int32) int {
+	v := uint32(avg) >> 4 // units of 1/16
+	l := bits.Len32(v)
+	b := l
+	if l >= 2 {
+		b = 2*l - 1 + int(v>>(l-2)&1)
+	} else if l == 1 {
+		b = 1
+	}
+	return min(b, magBuckets-1)
+}
+
+func codeSymbols[C bitCoder](c C, data []byte, h Hint, decoding bool) {
+	b := h.Bits
+	nodes := 1 << b
+	off := nodes >> 1
+	rowLen := h.RowLen
+	if rowLen <= 0 || rowLen > len(data) {
+		rowLen = len(data)
+	}
+	o0 := newCounters(nodes)
+	col := newCounters(magBuckets * nodes)
+	row := newCounters(magBuckets * nodes)
+	joint := newCounters(magBuckets * magBuckets * nodes)
+	mx := newMixer(symbolInputs, nodes)
+	mx.in[symbolInputs-1] = biasInput
+	colAvg := make([]int32, rowLen)
+	var rowAvg int32
+	j, rowsDone := 0, 0
+	for i := range data {
+		cb, rb := magBucket(colAvg[j]), magBucket(rowAvg)
+		colBase, rowBase, jointBase := cb*nodes, rb*nodes, (cb*magBuckets+rb)*nodes
+		u := int(int8(data[i])) + off
+		node := 1
+		for k := b - 1; k >= 0; k-- {
+			c0, c1, c2, c3 := &o0[node], &col[colBase+node], &row[rowBase+node], &joint[jointBase+node]
+			mx.in[0] = int32(stretchTable[c0.p12()])
+			mx.in[1] = int32(stretchTable[c1.p12()])
+			mx.in[2] = int32(stretchTable[c2.p12()])
+			mx.in[3] = int32(stretchTable[c3.p12()])
+			p := mx.predict(node)
+			bit := c.code(u>>k&1, uint32(p))
+			mx.update(bit)
+			c0.update(bit, counterLimit)
+			c1.update(bit, counterLimit)
+			c2.update(bit, counterLimit)
+			c3.update(bit, counterLimit)
+			node = node<<1 | bit
+		}
+		u = node - nodes
+		s := u - off
+		if decoding {
+			data[i] = byte(int8(s))
+		}
+		mag := int32(s)
+		if mag < 0 {
+			mag = -mag
+		}
+		colAvg[j] += (mag<<8 - colAvg[j]) / int32(min(rowsDone+1, colWindow))
+		rowAvg += (mag<<8 - rowAvg) >> rowRateShift
+		if j++; j == rowLen {
+			j = 0
+			rowsDone++
+		}
+	}
+}
+
+func codeBytes[C bitCoder](c C, data []byte, h Hint, decoding bool) {
+	planeLen := h.RowLen
+	o0 := newCounters(4 * 256)
+	o1 := newCounters(4 * 256 * 256)
+	mx := newMixer(byteInputs, 256)
+	mx.in[byteInputs-1] = biasInput
+	prev := 0
+	plane, inPlane := 0, 0
+	for i := range data {
+		base0 := plane * 256
+		base1 := (plane*256 + prev) * 256
+		v := int(data[i])
+		node := 1
+		for k := 7; k >= 0; k-- {
+			c0, c1 := &o0[base0+node], &o1[base1+node]
+			mx.in[0] = int32(stretchTable[c0.p12()])
+			mx.in[1] = int32(stretchTable[c1.p12()])
+			p := mx.predict(node)
+			bit := c.code(v>>k&1, uint32(p))
+			mx.update(bit)
+			c0.update(bit, counterLimit)
+			c1.update(bit, counterLimit)
+			node = node<<1 | bit
+		}
+		v = node - 256
+		if decoding {
+			data[i] = byte(v)
+		}
+		prev = v
+		if planeLen > 0 {
+			if inPlane++; inPlane == planeLen {
+				inPlane = 0
+				plane = min(plane+1, 3)
+			}
+		}
+	}
+}
+
+func newCounters(n int) []counter {
+	cs := make([]counter, n)
+	for i := range cs {
+		cs[i] = counterInit
+	}
+	return cs
+}
