@@ -187,7 +187,14 @@ func (t *Trainer) Step(ctx context.Context, micro []Batch, lrScale, momentum flo
 	if len(micro) != t.accum {
 		return 0, fmt.Errorf("step %d: got %d micro-batches, the trainer accumulates %d", t.steps+1, len(micro), t.accum)
 	}
-	var sum float64
+	// Losses are read back only after the last micro-batch is queued, so an
+	// accelerator never waits for the host between micro-batches.
+	outs := make([]*tensors.Tensor, 0, len(micro))
+	defer func() {
+		for _, o := range outs {
+			o.FinalizeAll()
+		}
+	}()
 	for i, b := range micro {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -206,7 +213,11 @@ func (t *Trainer) Step(ctx context.Context, micro []Batch, lrScale, momentum flo
 		if err != nil {
 			return 0, fmt.Errorf("step %d, micro-batch %d: %w", t.steps+1, i, err)
 		}
-		l, err := scalarValue(out[0])
+		outs = append(outs, out[0])
+	}
+	var sum float64
+	for _, o := range outs {
+		l, err := scalarValue(o)
 		if err != nil {
 			return 0, fmt.Errorf("step %d: %w", t.steps+1, err)
 		}
@@ -220,9 +231,8 @@ func (t *Trainer) Step(ctx context.Context, micro []Batch, lrScale, momentum flo
 	return loss, nil
 }
 
-// scalarValue reads a scalar float32 result to the host and frees it.
+// scalarValue reads a scalar float32 result to the host.
 func scalarValue(x *tensors.Tensor) (float64, error) {
-	defer x.FinalizeAll()
 	v, err := tensors.CopyFlatData[float32](x)
 	if err != nil || len(v) != 1 {
 		return 0, fmt.Errorf("read scalar result: %v (%d values)", err, len(v))
