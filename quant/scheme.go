@@ -332,13 +332,18 @@ func Reference() Scheme {
 	}
 }
 
+// ownKeepMax is the float threshold of the non-reference schemes: every
+// tensor of 1,024 values or more is quantized (the reference's 65,536 would
+// keep all of a small model's matrices in fp16).
+const ownKeepMax = 1023
+
 // base returns a scheme with the reference's float handling and the given
 // matrix and embedding rules.
 func base(name, desc string, matrix, emb Rule) Scheme {
 	return Scheme{
 		Name:            name,
 		Description:     desc,
-		KeepMaxElements: 65536,
+		KeepMaxElements: ownKeepMax,
 		Small:           fp16Rule(),
 		Control:         fp32Rule(),
 		Matrix:          matrix,
