@@ -231,9 +231,9 @@ func TestPackRejectsBadQuantized(t *testing.T) {
 				}
 			}
 		},
-		"non-fp16 scale":      func(q *Quantized) { q.Tensors[0].Scales[0] = 0.1 },
-		"zero scale":          func(q *Quantized) { q.Tensors[0].Scales[0] = 0 },
-		"duplicate name":      func(q *Quantized) { q.Tensors[1].Name = q.Tensors[0].Name },
+		"non-fp16 scale": func(q *Quantized) { q.Tensors[0].Scales[0] = 0.1 },
+		"zero scale":     func(q *Quantized) { q.Tensors[0].Scales[0] = 0 },
+		"duplicate name": func(q *Quantized) { q.Tensors[1].Name = q.Tensors[0].Name },
 		"short values": func(q *Quantized) {
 			for i := range q.Tensors {
 				if q.Tensors[i].Format == FormatFP32 {
