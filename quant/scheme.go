@@ -2,6 +2,7 @@ package quant
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -120,7 +121,7 @@ func (c Clip) String() string {
 	case ClipMaxAbs:
 		return "maxabs"
 	case ClipPercentile:
-		return fmt.Sprintf("pct%g", c.Value*100)
+		return "pct" + strconv.FormatFloat(c.Value*100, 'g', 10, 64)
 	}
 	return fmt.Sprintf("%s%g", c.Method, c.Value)
 }

@@ -1,0 +1,102 @@
+package quant
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/paramgolf/golf/internal/report"
+	"github.com/paramgolf/golf/quant/codec"
+)
+
+// Budget is the challenge's artifact limit: model bytes plus code bytes must
+// not exceed 16,000,000 bytes (decimal, not 16 MiB).
+const Budget = 16_000_000
+
+// CodeSize is the code part of the size accounting.
+type CodeSize struct {
+	Files int `json:"files"`
+	// RawBytes is the length of the source archive (see MeasureCode);
+	// Bytes its brotli-11 compressed length, which is what counts.
+	RawBytes int    `json:"raw_bytes"`
+	Bytes    int    `json:"bytes"`
+	Codec    string `json:"codec"`
+}
+
+// MeasureCode counts the code bytes of a source tree (golf.Source()):
+//
+//  1. take every file of fsys except *_test.go files: the .go sources and
+//     go.mod, go.sum;
+//  2. sort them by slash-separated path (byte order);
+//  3. concatenate, for each file, its path, "\n", its length in decimal,
+//     "\n", and its bytes: the archive (RawBytes);
+//  4. compress the archive with brotli at quality 11, window 2^24 (Bytes).
+//
+// The order and encoding are fixed, so the count is reproducible: a
+// submission could ship exactly this archive and unpack it with brotli.
+// Compressing code is what the challenge's records do (LZMA or brotli
+// self-extracting wrappers), so it is the fair comparison.
+func MeasureCode(fsys fs.FS) (CodeSize, error) {
+	var paths []string
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && !strings.HasSuffix(p, "_test.go") {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return CodeSize{}, fmt.Errorf("code size: %w", err)
+	}
+	sort.Strings(paths)
+	var archive bytes.Buffer
+	for _, p := range paths {
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return CodeSize{}, fmt.Errorf("code size: %w", err)
+		}
+		archive.WriteString(p + "\n" + strconv.Itoa(len(data)) + "\n")
+		archive.Write(data)
+	}
+	c := codec.Brotli{}
+	z, err := c.Compress(archive.Bytes(), codec.Hint{})
+	if err != nil {
+		return CodeSize{}, fmt.Errorf("code size: %w", err)
+	}
+	return CodeSize{Files: len(paths), RawBytes: archive.Len(), Bytes: len(z), Codec: c.Name()}, nil
+}
+
+// SizeReport is the challenge's size accounting of one artifact.
+type SizeReport struct {
+	ModelBytes int      `json:"model_bytes"`
+	Code       CodeSize `json:"code"`
+	TotalBytes int      `json:"total_bytes"`
+	Budget     int      `json:"budget_bytes"`
+	// Margin is Budget - TotalBytes: negative when over budget.
+	Margin int `json:"margin_bytes"`
+}
+
+// NewSizeReport adds up model and code bytes against Budget.
+func NewSizeReport(modelBytes int, code CodeSize) SizeReport {
+	total := modelBytes + code.Bytes
+	return SizeReport{ModelBytes: modelBytes, Code: code, TotalBytes: total, Budget: Budget, Margin: Budget - total}
+}
+
+// OverBudget reports whether the artifact breaks the limit.
+func (s SizeReport) OverBudget() bool { return s.Margin < 0 }
+
+// Table renders the accounting for people.
+func (s SizeReport) Table() *report.Table {
+	t := report.NewTable("size accounting (decimal bytes)", "part", "bytes")
+	t.Add("model (artifact file)", s.ModelBytes)
+	t.Add(fmt.Sprintf("code (%d files, %d raw, %s)", s.Code.Files, s.Code.RawBytes, s.Code.Codec), s.Code.Bytes)
+	t.Add("total", s.TotalBytes)
+	t.Add("budget", s.Budget)
+	t.Add("margin", s.Margin)
+	return t
+}
