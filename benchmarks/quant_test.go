@@ -1,0 +1,154 @@
+// Package benchmarks holds the project's Go benchmarks that span packages.
+// Run: go test ./benchmarks -run XXX -bench Quant -benchtime 1x
+package benchmarks
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/codec"
+)
+
+// quantFixture is the baseline-shaped synthetic model under the int6-sd
+// scheme, with each codec's total size on its symbol streams.
+type quantFixture struct {
+	weights model.Weights
+	q       *quant.Quantized
+	streams [][]byte
+	hints   []codec.Hint
+	raw     int
+	order0  float64
+	generic int // smallest of zstd-best, brotli-11, xz on the same streams
+}
+
+var (
+	fixtureOnce sync.Once
+	fixture     quantFixture
+	fixtureErr  error
+)
+
+func loadFixture(b *testing.B) *quantFixture {
+	b.Helper()
+	fixtureOnce.Do(func() {
+		w, err := quant.SyntheticWeights("baseline", 1)
+		if err != nil {
+			fixtureErr = err
+			return
+		}
+		s, _ := quant.SchemeByName("int6-sd")
+		q, err := quant.Quantize(context.Background(), w, s, quant.Options{})
+		if err != nil {
+			fixtureErr = err
+			return
+		}
+		f := quantFixture{weights: w, q: q}
+		for i := range q.Tensors {
+			t := &q.Tensors[i]
+			if t.Format != quant.FormatInt {
+				continue
+			}
+			buf := make([]byte, len(t.Symbols))
+			for j, v := range t.Symbols {
+				buf[j] = byte(v)
+			}
+			f.streams = append(f.streams, buf)
+			f.hints = append(f.hints, codec.Hint{Bits: t.Bits, RowLen: t.Shape[len(t.Shape)-1]})
+			f.raw += len(buf)
+			f.order0 += codec.Order0Bits(buf) / 8
+		}
+		for _, name := range []string{"zstd-best", "brotli-11", "xz"} {
+			c, _ := codec.ByName(name)
+			n := 0
+			for i, s := range f.streams {
+				z, err := c.Compress(s, f.hints[i])
+				if err != nil {
+					fixtureErr = err
+					return
+				}
+				n += len(z)
+			}
+			if f.generic == 0 || n < f.generic {
+				f.generic = n
+			}
+		}
+		fixture = f
+	})
+	if fixtureErr != nil {
+		b.Fatal(fixtureErr)
+	}
+	return &fixture
+}
+
+// BenchmarkQuantCompress compresses the int6 symbol streams of the
+// baseline-shaped synthetic model with each codec. Metrics: the size as a
+// ratio to the order-0 entropy bound and to the best of zstd/brotli/xz on the
+// same symbols (measured in the same run); throughput in MB/s of symbols.
+func BenchmarkQuantCompress(b *testing.B) {
+	f := loadFixture(b)
+	for _, c := range codec.All() {
+		b.Run(c.Name(), func(b *testing.B) {
+			b.SetBytes(int64(f.raw))
+			var size int
+			for range b.N {
+				size = 0
+				for i, s := range f.streams {
+					z, err := c.Compress(s, f.hints[i])
+					if err != nil {
+						b.Fatal(err)
+					}
+					size += len(z)
+				}
+			}
+			b.ReportMetric(float64(size)/f.order0, "x-order0")
+			b.ReportMetric(float64(size)/float64(f.generic), "x-best-generic")
+		})
+	}
+}
+
+// BenchmarkQuantDecompress decodes the same streams.
+func BenchmarkQuantDecompress(b *testing.B) {
+	f := loadFixture(b)
+	for _, c := range codec.All() {
+		b.Run(c.Name(), func(b *testing.B) {
+			enc := make([][]byte, len(f.streams))
+			for i, s := range f.streams {
+				z, err := c.Compress(s, f.hints[i])
+				if err != nil {
+					b.Fatal(err)
+				}
+				enc[i] = z
+			}
+			b.SetBytes(int64(f.raw))
+			b.ResetTimer()
+			for range b.N {
+				for i, z := range enc {
+					if _, err := c.Decompress(z, len(f.streams[i]), f.hints[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkQuantize times each predefined scheme (GPTQ aside) on the
+// baseline-shaped model; throughput is parameters as bytes of float32.
+func BenchmarkQuantize(b *testing.B) {
+	f := loadFixture(b)
+	for _, s := range quant.Schemes() {
+		if s.UsesGPTQ() {
+			continue
+		}
+		b.Run(s.Name, func(b *testing.B) {
+			b.SetBytes(int64(4 * f.weights.NumParams()))
+			for range b.N {
+				if _, err := quant.Quantize(context.Background(), f.weights, s, quant.Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/internal/compute"
+	"github.com/paramgolf/golf/internal/report"
+	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/codec"
+	"github.com/paramgolf/golf/train"
+)
+
+func init() {
+	register(&command{
+		name:    "bench compress",
+		summary: "compare quantization schemes and codecs: bytes, bits/param, speed, val_bpb cost",
+		run:     runBenchCompress,
+	})
+}
+
+func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "bench compress", "")
+	ckpt := fs.String("checkpoint", "", "checkpoint directory (adds the post-round-trip val_bpb delta)")
+	synthetic := fs.String("synthetic", "", "synthetic weights of a preset: baseline or tiny (default tiny without --checkpoint)")
+	dataDir := fs.String("data", "", "shard directory with fineweb_val_*.bin for the val_bpb column; default: the embedded corpus")
+	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the embedded sp1024)")
+	valTokens := fs.Int("val-tokens", -1, "cap on validation tokens; 0 = all (default: the run's)")
+	backendSpec := fs.String("backend", "", "compute backend for evaluation: go, cuda, or a gomlx spec")
+	schemes := fs.String("schemes", "", "comma-separated scheme names (default: all but GPTQ)")
+	codecs := fs.String("codecs", strings.Join(quant.DefaultBenchCodecs, ","), "comma-separated codecs (auto = smallest per stream)")
+	layouts := fs.String("layouts", "rows", "comma-separated symbol layouts: rows, cols, packed")
+	jsonPath := fs.String("json", "", "write the result as JSON to this file (- for stdout)")
+	pngPath := fs.String("png", "", "plot model bytes against val_bpb delta (or weight error) to this PNG")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
+	}
+	if *ckpt == "" && *synthetic == "" {
+		*synthetic = "tiny"
+	}
+	cfg := quant.BenchConfig{Progress: env.stderr}
+	for _, name := range splitList(*schemes) {
+		s, err := quant.SchemeByName(name)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if s.UsesGPTQ() {
+			return fmt.Errorf("%w: scheme %s needs GPTQ calibration Hessians, which the benchmark cannot collect yet", errUsage, name)
+		}
+		cfg.Schemes = append(cfg.Schemes, s)
+	}
+	for _, name := range splitList(*codecs) {
+		if name != quant.AutoCodec {
+			if _, err := codec.ByName(name); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err)
+			}
+		}
+		cfg.Codecs = append(cfg.Codecs, name)
+	}
+	for _, name := range splitList(*layouts) {
+		l, err := quant.ParseLayout(name)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		cfg.Layouts = append(cfg.Layouts, l)
+	}
+	src, err := loadPackSource(*ckpt, *synthetic)
+	if err != nil {
+		return err
+	}
+	cfg.Options.Classes = src.classes
+	if *ckpt != "" {
+		ck, err := train.LoadCheckpoint(*ckpt)
+		if err != nil {
+			return err
+		}
+		cfg.Eval, err = benchEvalFunc(ctx, env, ck, *ckpt, *dataDir, *tokPath, *backendSpec, *valTokens)
+		if err != nil {
+			return err
+		}
+	} else if *dataDir != "" {
+		return fmt.Errorf("%w: --data needs --checkpoint (synthetic weights have no val_bpb)", errUsage)
+	}
+	res, err := quant.Bench(ctx, src.weights, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "golf bench compress: %s\n", src.name)
+	if *ckpt == "" {
+		fmt.Fprintln(env.stdout, "synthetic weights: sizes show how schemes and codecs rank, not what a trained model weighs; no val_bpb")
+	}
+	if err := res.Table().Print(env.stdout); err != nil {
+		return err
+	}
+	if *pngPath != "" {
+		if err := res.SavePNG(*pngPath); err != nil {
+			return err
+		}
+	}
+	switch *jsonPath {
+	case "":
+	case "-":
+		return report.WriteJSON(env.stdout, res)
+	default:
+		return report.SaveJSON(*jsonPath, res)
+	}
+	return nil
+}
+
+// benchEvalFunc returns a function that scores weights of the checkpoint's
+// model on the validation shards, as golf eval does.
+func benchEvalFunc(ctx context.Context, env *cliEnv, ck *train.Checkpoint, ckpt, dataDir, tokPath, backendSpec string, valTokens int) (quant.EvalFunc, error) {
+	s := ck.State.Settings
+	opts := train.EvalOptions{SeqLen: s.SeqLen, Stride: s.EvalStride}
+	if opts.SeqLen <= 0 {
+		return nil, fmt.Errorf("checkpoint %s: no training sequence length in its settings", ckpt)
+	}
+	opts.BatchRows = max(65536/opts.SeqLen, 1)
+	limit := s.ValTokens
+	if valTokens >= 0 {
+		limit = valTokens
+	}
+	tok, err := loadTokenizer(tokPath)
+	if err != nil {
+		return nil, err
+	}
+	dir := dataDir
+	if dir == "" {
+		dir = corpusCacheDir(tok, filepath.Join(ckpt, "..", "data"))
+		if err := ensureCorpus(ctx, dir, tok); err != nil {
+			return nil, err
+		}
+	}
+	valFiles, err := data.ValFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	val, err := data.LoadValidation(valFiles, opts.SeqLen)
+	if err != nil {
+		return nil, err
+	}
+	if limit > 0 && len(val)-1 > limit {
+		val = val[:max(limit/opts.SeqLen, 1)*opts.SeqLen+1]
+	}
+	backend, _, err := compute.Open(backendSpec)
+	if err != nil {
+		return nil, err
+	}
+	bt := tok.ByteTable()
+	return func(ctx context.Context, w model.Weights) (float64, error) {
+		res, err := train.Evaluate(ctx, backend, ck.Config, w, val, bt, opts)
+		if err != nil {
+			return 0, err
+		}
+		return res.ValBPB, nil
+	}, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
