@@ -38,6 +38,16 @@ func (b Batch) validate(vocab int) error {
 	return nil
 }
 
+// NewBatch wraps one micro-batch of row-major [len/seqLen, seqLen] inputs and
+// targets, as data.Loader.Next returns them.
+func NewBatch(inputs, targets []int32, seqLen int) Batch {
+	rows := 0
+	if seqLen > 0 {
+		rows = len(inputs) / seqLen
+	}
+	return Batch{Inputs: inputs, Targets: targets, Rows: rows, SeqLen: seqLen}
+}
+
 // paramSpec is one trainable parameter and how it is updated.
 type paramSpec struct {
 	name  string // scoped name, "block_3/attn/c_q"
@@ -345,12 +355,17 @@ func setVariable(v *mlctx.Variable, t model.Tensor) error {
 	return v.SetValue(tensors.FromFlatDataAndDimensions(append([]float32{}, t.Data...), t.Shape...))
 }
 
-// snapshot is a copy of every variable's value, for undoing the warm-up.
-type snapshot map[*mlctx.Variable]*tensors.Tensor
+// Snapshot is a host copy of a trainer's whole state: weights, optimizer
+// state and step count. The reference's warm-up takes one, runs priming
+// steps that compile the graphs, and restores it.
+type Snapshot struct {
+	values map[*mlctx.Variable]*tensors.Tensor
+	steps  int
+}
 
-// takeSnapshot copies every variable's current value.
-func (t *Trainer) takeSnapshot() (snapshot, error) {
-	s := snapshot{}
+// Snapshot copies the trainer's current state to the host.
+func (t *Trainer) Snapshot() (*Snapshot, error) {
+	s := &Snapshot{values: map[*mlctx.Variable]*tensors.Tensor{}, steps: t.steps}
 	for v := range t.ctx.IterVariables() {
 		if !v.HasValue() {
 			continue
@@ -359,17 +374,17 @@ func (t *Trainer) takeSnapshot() (snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: %w", v.ScopeAndName(), err)
 		}
-		s[v] = c
+		s.values[v] = c
 	}
 	return s, nil
 }
 
-// restore puts back every variable of the snapshot, zeroes variables created
-// since (optimizer state, accumulators) and resets the step count to steps.
-func (t *Trainer) restore(s snapshot, steps int) error {
+// Restore returns the trainer to a snapshot it took: every value is put back,
+// optimizer state created since is zeroed, and the step count is reset.
+func (t *Trainer) Restore(s *Snapshot) error {
 	for v := range t.ctx.IterVariables() {
 		var val *tensors.Tensor
-		if saved, ok := s[v]; ok {
+		if saved, ok := s.values[v]; ok {
 			c, err := saved.LocalClone()
 			if err != nil {
 				return fmt.Errorf("restore %s: %w", v.ScopeAndName(), err)
@@ -382,7 +397,7 @@ func (t *Trainer) restore(s snapshot, steps int) error {
 			return fmt.Errorf("restore %s: %w", v.ScopeAndName(), err)
 		}
 	}
-	t.steps = steps
+	t.steps = s.steps
 	return nil
 }
 

@@ -160,7 +160,7 @@ func TestSnapshotRestore(t *testing.T) {
 	s := toyStream(2048, toyVocab, 6)
 	tr := newToyTrainer(t, opt, 2, 7)
 	before := weightsOf(t, tr)
-	snap, err := tr.takeSnapshot()
+	snap, err := tr.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestSnapshotRestore(t *testing.T) {
 	if maxWeightDiff(before, weightsOf(t, tr)) == 0 {
 		t.Fatal("steps did not change the weights")
 	}
-	if err := tr.restore(snap, 0); err != nil {
+	if err := tr.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
 	if d := maxWeightDiff(before, weightsOf(t, tr)); d != 0 {
