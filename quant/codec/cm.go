@@ -178,8 +178,7 @@ func codeSymbols[C bitCoder](c C, data []byte, h Hint, decoding bool) {
 		rowLen = len(data)
 	}
 	nFine := 12<<fineFrac + 1
-	const nCoarse = 24
-	sizes := []int{1, nFine, nFine, nCoarse, nCoarse * nCoarse}
+	sizes := []int{1, nFine, nFine, magBuckets, magBuckets * magBuckets}
 	tables := make([][]counter, len(sizes))
 	for k, n := range sizes {
 		tables[k] = newCounters(n * nodes)
@@ -197,7 +196,7 @@ func codeSymbols[C bitCoder](c C, data []byte, h Hint, decoding bool) {
 		base[1] = cf * nodes
 		base[2] = logBucket(rowMean, fineFrac, nFine) * nodes
 		base[3] = magBucket(rowAvg) * nodes
-		base[4] = (magBucket(colAvg[j])*nCoarse + magBucket(rowMean)) * nodes
+		base[4] = (magBucket(colAvg[j])*magBuckets + magBucket(rowMean)) * nodes
 		u := int(int8(data[i])) + off
 		node := 1
 		for k := b - 1; k >= 0; k-- {
