@@ -1,0 +1,59 @@
+package quant_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
+)
+
+// Quantize a small matrix with the challenge's reference scheme: int8 per
+// row, fp16 scales (the 65,536-element threshold is lowered so this small
+// matrix is quantized rather than kept as fp16).
+func ExampleQuantize() {
+	w := model.Weights{{Name: "block_0/mlp/fc", Shape: []int{2, 4}, Data: []float32{
+		0.5, -0.25, 1.5, 0.125,
+		-3, 2, 0.75, -1,
+	}}}
+	s := quant.Reference()
+	s.KeepMaxElements = 0
+	q, err := quant.Quantize(context.Background(), w, s, quant.Options{})
+	if err != nil {
+		panic(err)
+	}
+	t := q.Tensors[0]
+	fmt.Println(t.Format, t.Bits, t.Symbols, t.Scales)
+	// Output: int 8 [42 -21 127 11 -127 85 32 -42] [0.011810303 0.023620605]
+}
+
+// Pack synthetic weights, write the artifact, read it back.
+func ExamplePack() {
+	w, err := quant.SyntheticWeights("tiny", 1)
+	if err != nil {
+		panic(err)
+	}
+	s, _ := quant.SchemeByName("int6-sd")
+	q, err := quant.Quantize(context.Background(), w, s, quant.Options{})
+	if err != nil {
+		panic(err)
+	}
+	data, rep, err := quant.Pack(context.Background(), []byte(`{"preset":"tiny"}`), q, quant.PackOptions{Codec: "fse"})
+	if err != nil {
+		panic(err)
+	}
+	dir, _ := os.MkdirTemp("", "golf-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.golf")
+	if err := quant.WriteArtifact(path, data); err != nil {
+		panic(err)
+	}
+	a, err := quant.ReadArtifact(path)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rep.Params, len(a.Weights()), string(a.Config), a.FileBytes == len(data))
+	// Output: 592144 42 {"preset":"tiny"} true
+}
