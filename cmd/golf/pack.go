@@ -44,7 +44,7 @@ type evalSettings struct {
 type packSource struct {
 	name    string
 	weights model.Weights
-	meta    []byte          // artifact config JSON
+	meta    []byte // artifact config JSON
 	classes map[string]quant.Class
 }
 
@@ -137,14 +137,14 @@ func loadArtifactSource(path string) (*evalSource, error) {
 
 // packResult is golf pack's JSON output.
 type packResult struct {
-	Source   string             `json:"source"`
-	Out      string             `json:"out,omitempty"`
-	Written  bool               `json:"written"`
-	Scheme   string             `json:"scheme"`
-	Params   int                `json:"params"`
-	Size     quant.SizeReport   `json:"size"`
-	Payload  payloadSummary     `json:"payload"`
-	Streams  []streamSummary    `json:"streams"`
+	Source  string           `json:"source"`
+	Out     string           `json:"out,omitempty"`
+	Written bool             `json:"written"`
+	Scheme  string           `json:"scheme"`
+	Params  int              `json:"params"`
+	Size    quant.SizeReport `json:"size"`
+	Payload payloadSummary   `json:"payload"`
+	Streams []streamSummary  `json:"streams"`
 }
 
 type payloadSummary struct {

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/paramgolf/golf/quant"
+)
+
+func runGolf(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = runCLI(context.Background(), &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestPackSyntheticTiny(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "tiny.golf")
+	js := filepath.Join(dir, "pack.json")
+	code, stdout, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int6-sd", "--codec", "fse", "--out", out, "--json", js)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"model (artifact file)", "code (", "total", "budget", "margin", "16000000"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	a, err := quant.ReadArtifact(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res packResult
+	b, err := os.ReadFile(js)
+	if err != nil || json.Unmarshal(b, &res) != nil {
+		t.Fatalf("JSON %s: %v", js, err)
+	}
+	if !res.Written || res.Size.ModelBytes != a.FileBytes || res.Size.TotalBytes != a.FileBytes+res.Size.Code.Bytes ||
+		res.Size.Margin != quant.Budget-res.Size.TotalBytes || res.Size.Code.Bytes < 10_000 {
+		t.Fatalf("size accounting %+v for a %d-byte artifact", res.Size, a.FileBytes)
+	}
+}
+
+func TestPackRefusesOverBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("packs the 17 M-parameter synthetic model")
+	}
+	out := filepath.Join(t.TempDir(), "big.golf")
+	// int8 symbols stored raw: 17.2 MB, over the budget.
+	code, _, stderr := runGolf(t, "pack", "--synthetic", "baseline", "--scheme", "int8-ref", "--codec", "store", "--out", out)
+	if code != 1 || !strings.Contains(stderr, "bytes over the 16000000-byte budget") || !strings.Contains(stderr, "--allow-over-budget") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("over-budget artifact was written: %v", err)
+	}
+	code, _, stderr = runGolf(t, "pack", "--synthetic", "baseline", "--scheme", "int8-ref", "--codec", "store", "--out", out, "--allow-over-budget")
+	if code != 0 {
+		t.Fatalf("with --allow-over-budget: exit %d: %s", code, stderr)
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() < quant.Budget {
+		t.Fatalf("artifact %v, %v", st, err)
+	}
+}
+
+func TestPackBadArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{"pack"},
+		{"pack", "--synthetic", "tiny", "--scheme", "int3-magic"},
+		{"pack", "--synthetic", "tiny", "--codec", "lz4"},
+		{"pack", "--synthetic", "tiny", "--layout", "diagonal"},
+		{"pack", "--synthetic", "huge"},
+		{"pack", "--synthetic", "tiny", "--checkpoint", "x"},
+		{"pack", "--synthetic", "tiny", "--scheme", "gptq-int6"},
+		{"pack", "--synthetic", "tiny", "extra"},
+	} {
+		if code, _, stderr := runGolf(t, args...); code != 2 || stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q; want a usage error", args, code, stderr)
+		}
+	}
+	if code, _, stderr := runGolf(t, "pack", "--checkpoint", filepath.Join(t.TempDir(), "missing")); code != 1 || !strings.Contains(stderr, "missing") {
+		t.Errorf("missing checkpoint: exit %d, %q", code, stderr)
+	}
+}
+
+func TestBenchCompressSynthetic(t *testing.T) {
+	dir := t.TempDir()
+	png, js := filepath.Join(dir, "b.png"), filepath.Join(dir, "b.json")
+	code, stdout, stderr := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--schemes", "int8-ref,int6-sd",
+		"--codecs", "zstd-best,cm", "--layouts", "rows,packed", "--png", png, "--json", js)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "synthetic weights") || strings.Count(stdout, "int6-sd") != 4 {
+		t.Fatalf("table:\n%s", stdout)
+	}
+	var res quant.BenchResult
+	b, _ := os.ReadFile(js)
+	if err := json.Unmarshal(b, &res); err != nil || len(res.Rows) != 8 {
+		t.Fatalf("JSON: %v, %d rows", err, len(res.Rows))
+	}
+	if b, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Fatalf("PNG: %v", err)
+	}
+	if code, _, _ := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--codecs", "nope"); code != 2 {
+		t.Fatalf("unknown codec: exit %d", code)
+	}
+	if code, _, _ := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--data", dir); code != 2 {
+		t.Fatalf("--data without a checkpoint: exit %d", code)
+	}
+}
