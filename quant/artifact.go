@@ -22,6 +22,11 @@ import (
 //
 //	magic      8 bytes   "GOLFPACK"
 //	version    u8        1
+//	hcodec     uv n, n bytes    codec name of the header table (see quant/codec)
+//	hraw       uv        length of the header table
+//	hsize      uv        compressed length of the header table
+//	table      hsize bytes      the header table, compressed with hcodec:
+//
 //	config     uv n, n bytes    the model configuration as JSON
 //	scheme     uv n, n bytes    the quantization scheme's name
 //	codecs     uv k, then k times: uv n, n bytes (codec names, see quant/codec)
@@ -41,6 +46,8 @@ import (
 //	             codec    uv (index into codecs)
 //	             raw      uv (decompressed length in bytes)
 //	             size     uv (compressed length in bytes)
+//	           (end of the header table; it must be used up exactly)
+//
 //	payload    the compressed streams, back to back in stream-table order; a
 //	           stream's byte offset is the sum of the sizes before it
 //	crc        u32       CRC-32C (Castagnoli) of every byte before it
@@ -66,6 +73,7 @@ const (
 	artifactMagic   = "GOLFPACK"
 	artifactVersion = 1
 	maxNameLen      = 1024
+	maxHeaderTable  = 1 << 24
 	maxRank         = 8
 	// maxTotal bounds the values of all tensors together (268 M: a 16 MB
 	// artifact holds far fewer), so a hostile header cannot make the reader
@@ -213,14 +221,15 @@ func WriteArtifact(path string, data []byte) error {
 
 // reader parses the header with bounds checks.
 type reader struct {
-	b   []byte
-	pos int
-	err error
+	b     []byte
+	pos   int
+	where string // "file" or "header table": what pos counts in
+	err   error
 }
 
 func (r *reader) fail(format string, args ...any) {
 	if r.err == nil {
-		r.err = &ArtifactError{Msg: fmt.Sprintf("at byte %d: ", r.pos) + fmt.Sprintf(format, args...)}
+		r.err = &ArtifactError{Msg: fmt.Sprintf("%s byte %d: ", r.where, r.pos) + fmt.Sprintf(format, args...)}
 	}
 }
 
@@ -283,7 +292,26 @@ func DecodeArtifact(data []byte) (*Artifact, error) {
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(data[len(data)-4:]); got != want {
 		return nil, &ArtifactError{Msg: fmt.Sprintf("CRC-32C %08x, stored %08x: the file is corrupt or truncated", got, want), Err: ErrChecksum}
 	}
-	r := &reader{b: body, pos: len(artifactMagic) + 1}
+	outer := &reader{b: body, pos: len(artifactMagic) + 1, where: "file"}
+	hc := string(outer.bytes("header codec name", maxNameLen))
+	hraw := outer.uv("header table length", maxHeaderTable)
+	hsize := outer.uv("header table size", uint64(len(body)))
+	if outer.err == nil && hsize > len(body)-outer.pos {
+		outer.fail("truncated: the header table needs %d bytes, %d left", hsize, len(body)-outer.pos)
+	}
+	if outer.err != nil {
+		return nil, outer.err
+	}
+	hcodec, err := codec.ByName(hc)
+	if err != nil {
+		return nil, &ArtifactError{Msg: "header", Err: err}
+	}
+	table, err := hcodec.Decompress(body[outer.pos:outer.pos+hsize], hraw, codec.Hint{})
+	if err != nil {
+		return nil, &ArtifactError{Msg: "header table", Err: err}
+	}
+	payloadStart := outer.pos + hsize
+	r := &reader{b: table, where: "header table"}
 	a := &Artifact{FileBytes: len(data)}
 	a.Config = json.RawMessage(slices.Clone(r.bytes("config", 1<<20)))
 	scheme := string(r.bytes("scheme name", maxNameLen))
@@ -302,7 +330,7 @@ func DecodeArtifact(data []byte) (*Artifact, error) {
 		codecs[i] = c
 	}
 	nTensors := r.uv("tensor count", 1<<20)
-	if r.err == nil && nTensors > len(body)-r.pos {
+	if r.err == nil && nTensors > len(table)-r.pos {
 		r.fail("tensor count %d larger than the header", nTensors)
 	}
 	if r.err != nil {
@@ -394,8 +422,11 @@ func DecodeArtifact(data []byte) (*Artifact, error) {
 		}
 		s.Codec = codecs[ci].Name()
 	}
-	a.HeaderBytes = r.pos
-	off := r.pos
+	if r.pos != len(table) {
+		return nil, &ArtifactError{Msg: fmt.Sprintf("%d bytes after the end of the header table", len(table)-r.pos)}
+	}
+	a.HeaderBytes = payloadStart
+	off := payloadStart
 	for i := range a.Streams {
 		a.Streams[i].Offset = off
 		if a.Streams[i].Size > len(body)-off {
@@ -685,11 +716,9 @@ func unplane32(b []byte) []uint32 {
 	return v
 }
 
-// encodeHeader writes everything before the payload.
+// encodeHeader writes the header table (config to stream table).
 func encodeHeader(config []byte, q *Quantized, layouts []Layout, codecNames []string, streams []Stream) []byte {
 	var b bytes.Buffer
-	b.WriteString(artifactMagic)
-	b.WriteByte(artifactVersion)
 	putBytes := func(v []byte) {
 		b.Write(binary.AppendUvarint(nil, uint64(len(v))))
 		b.Write(v)

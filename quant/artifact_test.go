@@ -168,6 +168,25 @@ func withCRC(b []byte) []byte {
 	return out
 }
 
+// splitArtifact returns the decompressed header table and the payload of
+// artifact bytes.
+func splitArtifact(t *testing.T, data []byte, headerBytes int) (table, payload []byte) {
+	t.Helper()
+	r := &reader{b: data, pos: len(artifactMagic) + 1}
+	name := string(r.bytes("codec", 64))
+	raw := r.uv("raw", 1<<30)
+	size := r.uv("size", 1<<30)
+	c, err := codec.ByName(name)
+	if err != nil || r.err != nil {
+		t.Fatal(err, r.err)
+	}
+	table, err = c.Decompress(data[r.pos:r.pos+size], raw, codec.Hint{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return table, data[headerBytes : len(data)-4]
+}
+
 // smallQuantized is a few small tensors of every format, for tests that
 // decode an artifact many times.
 func smallQuantized(t testing.TB) *Quantized {
@@ -199,19 +218,56 @@ func TestDecodeArtifactRejectsInconsistentTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Corrupt each header byte in turn, fix the checksum, and require an
-	// error or a faithful decode (some bytes, e.g. inside the config JSON
-	// or names, may change harmlessly).
-	for at := len(artifactMagic) + 1; at < rep.HeaderBytes; at++ {
-		bad := append([]byte(nil), data...)
-		bad[at] ^= 0xff
-		a, err := DecodeArtifact(withCRC(bad))
-		if err != nil {
-			continue
+	// Corrupt each byte of the header table in turn, store the table
+	// uncompressed, fix the checksum, and require an error or a faithful
+	// decode (some bytes, e.g. inside the config JSON or names, may change
+	// harmlessly).
+	table, payload := splitArtifact(t, data, rep.HeaderBytes)
+	rewrap := func(table []byte) []byte {
+		out := append([]byte(artifactMagic), artifactVersion)
+		out = binary.AppendUvarint(out, uint64(len("store")))
+		out = append(out, "store"...)
+		out = binary.AppendUvarint(out, uint64(len(table)))
+		out = binary.AppendUvarint(out, uint64(len(table)))
+		out = append(append(out, table...), payload...)
+		return withCRC(append(out, 0, 0, 0, 0))
+	}
+	if _, err := DecodeArtifact(rewrap(table)); err != nil {
+		t.Fatalf("re-wrapped artifact: %v", err)
+	}
+	rejected := 0
+	for at := range table {
+		for _, flip := range []byte{0xff, 0x01} {
+			bad := append([]byte(nil), table...)
+			bad[at] ^= flip
+			a, err := DecodeArtifact(rewrap(bad))
+			if err != nil {
+				var ae *ArtifactError
+				if !errors.As(err, &ae) {
+					t.Fatalf("flip at %d: %T %v, want an ArtifactError", at, err, err)
+				}
+				rejected++
+				continue
+			}
+			// Accepted: only text (config, scheme, a name) or a class label
+			// may have changed, never a number the weights depend on.
+			if len(a.Quantized.Tensors) != len(q.Tensors) {
+				t.Fatalf("flip at %d decoded %d tensors", at, len(a.Quantized.Tensors))
+			}
+			for i := range q.Tensors {
+				x, y := &q.Tensors[i], &a.Quantized.Tensors[i]
+				if x.Format != y.Format || x.Bits != y.Bits || !equalSlices(x.Shape, y.Shape) ||
+					!equalSlices(x.Symbols, y.Symbols) || !equalSlices(x.Scales, y.Scales) || !equalSlices(x.Values, y.Values) {
+					t.Fatalf("flip at %d changed tensor %d silently", at, i)
+				}
+			}
 		}
-		if len(a.Quantized.Tensors) != len(q.Tensors) {
-			t.Fatalf("flip at %d decoded %d tensors", at, len(a.Quantized.Tensors))
-		}
+	}
+	if rejected == 0 {
+		t.Fatal("no header-table corruption rejected")
+	}
+	if _, err := DecodeArtifact(rewrap(append(table, 0))); err == nil {
+		t.Fatal("a byte after the header table accepted")
 	}
 	// Extra bytes before the checksum.
 	extra := append(append([]byte(nil), data[:len(data)-4]...), 0, 0, 0, 0, 0)

@@ -160,7 +160,11 @@ func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([
 			codecNames = append(codecNames, j.codec)
 		}
 	}
-	out := encodeHeader(config, q, layouts, codecNames, streams)
+	table := encodeHeader(config, q, layouts, codecNames, streams)
+	out, err := wrapHeader(table)
+	if err != nil {
+		return nil, nil, err
+	}
 	rep := &PackReport{Scheme: q.Scheme, HeaderBytes: len(out)}
 	for i, j := range jobs {
 		streams[i].Offset = len(out)
@@ -184,6 +188,31 @@ func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	return out, rep, nil
+}
+
+// headerCodecs are the codecs tried on the header table (mostly tensor
+// names, which compress 4-5x).
+var headerCodecs = []codec.Codec{codec.Store{}, codec.Zlib{}, codec.Brotli{}, codec.XZ{}}
+
+// wrapHeader writes magic, version and the smallest compression of table.
+func wrapHeader(table []byte) ([]byte, error) {
+	var best []byte
+	var bestName string
+	for _, c := range headerCodecs {
+		z, err := c.Compress(table, codec.Hint{})
+		if err != nil {
+			return nil, fmt.Errorf("pack: header: %w", err)
+		}
+		if best == nil || len(z) < len(best) {
+			best, bestName = z, c.Name()
+		}
+	}
+	out := append([]byte(artifactMagic), artifactVersion)
+	out = binary.AppendUvarint(out, uint64(len(bestName)))
+	out = append(out, bestName...)
+	out = binary.AppendUvarint(out, uint64(len(table)))
+	out = binary.AppendUvarint(out, uint64(len(best)))
+	return append(out, best...), nil
 }
 
 func planeCountOf(k StreamKind) int {
