@@ -152,3 +152,44 @@ func BenchmarkQuantize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQuantScaleLayout measures the byte-plane transform the artifact
+// applies to fp16 scales: the size of all per-row scales of the int6-sd
+// baseline model stored as planes (low bytes, then high bytes) divided by
+// the size of the same scales interleaved (little-endian pairs), per codec.
+func BenchmarkQuantScaleLayout(b *testing.B) {
+	f := loadFixture(b)
+	var scales []uint16
+	for i := range f.q.Tensors {
+		t := &f.q.Tensors[i]
+		if t.Format == quant.FormatInt && t.ScaleFormat == quant.FormatFP16 {
+			for _, s := range t.Scales {
+				scales = append(scales, uint16(quant.ToFloat16(s)))
+			}
+		}
+	}
+	n := len(scales)
+	planes, pairs := make([]byte, 2*n), make([]byte, 2*n)
+	for i, s := range scales {
+		planes[i], planes[n+i] = byte(s), byte(s>>8)
+		pairs[2*i], pairs[2*i+1] = byte(s), byte(s>>8)
+	}
+	for _, name := range []string{"zlib-9", "zstd-best", "brotli-11", "xz", "fse", "cm"} {
+		c, _ := codec.ByName(name)
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(2 * n))
+			var zp, zi []byte
+			for range b.N {
+				var err error
+				if zp, err = c.Compress(planes, codec.Hint{RowLen: n}); err != nil {
+					b.Fatal(err)
+				}
+				if zi, err = c.Compress(pairs, codec.Hint{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(zp)), "planes-bytes")
+			b.ReportMetric(float64(len(zp))/float64(len(zi)), "x-interleaved")
+		})
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"hash/crc32"
 	"math"
 	"os"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/paramgolf/golf/internal/atomicfile"
 	"github.com/paramgolf/golf/model"
@@ -479,11 +481,14 @@ func unpackStreams(body []byte, a *Artifact) error {
 	wantSym, wantOther := expectedStreams(q, a.Layouts)
 	planar := map[StreamKind][]byte{}
 	gotSym := map[int]bool{}
+	gotOther := map[StreamKind]bool{}
+	hints := make([]codec.Hint, len(a.Streams))
+	// Check the stream table against the tensor table before decoding
+	// anything, so a bad table never makes a codec allocate.
 	for i, s := range a.Streams {
 		fail := func(format string, args ...any) error {
 			return &ArtifactError{Msg: fmt.Sprintf("stream %d (%v, %s): ", i, s.Kind, s.Codec) + fmt.Sprintf(format, args...)}
 		}
-		var hint codec.Hint
 		switch s.Kind {
 		case StreamSymbols:
 			want, ok := wantSym[s.Tensor]
@@ -494,32 +499,55 @@ func unpackStreams(body []byte, a *Artifact) error {
 			if s.Raw != want {
 				return fail("raw length %d, the tensor table implies %d", s.Raw, want)
 			}
-			hint = symbolHint(&q.Tensors[s.Tensor], a.Layouts[s.Tensor])
+			hints[i] = symbolHint(&q.Tensors[s.Tensor], a.Layouts[s.Tensor])
 		case StreamScales16, StreamScales32, StreamValues16, StreamValues32:
 			want, ok := wantOther[s.Kind]
-			if !ok || planar[s.Kind] != nil {
+			if !ok || gotOther[s.Kind] {
 				return fail("unexpected or repeated stream")
 			}
+			gotOther[s.Kind] = true
 			if s.Raw != want {
 				return fail("raw length %d, the tensor table implies %d", s.Raw, want)
 			}
-			hint = codec.Hint{RowLen: s.Raw / planeCount(s.Kind)}
+			hints[i] = codec.Hint{RowLen: s.Raw / planeCount(s.Kind)}
 		default:
 			return fail("unknown stream kind")
 		}
-		c, _ := codec.ByName(s.Codec)
-		raw, err := c.Decompress(body[s.Offset:s.Offset+s.Size], s.Raw, hint)
-		if err != nil {
-			return &ArtifactError{Msg: fmt.Sprintf("stream %d (%v)", i, s.Kind), Err: err}
+	}
+	// Decode the streams in parallel.
+	raws := make([][]byte, len(a.Streams))
+	errs := make([]error, len(a.Streams))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), max(len(a.Streams), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				s := a.Streams[i]
+				c, _ := codec.ByName(s.Codec)
+				raws[i], errs[i] = c.Decompress(body[s.Offset:s.Offset+s.Size], s.Raw, hints[i])
+			}
+		}()
+	}
+	for i := range a.Streams {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, s := range a.Streams {
+		if errs[i] != nil {
+			return &ArtifactError{Msg: fmt.Sprintf("stream %d (%v)", i, s.Kind), Err: errs[i]}
 		}
 		if s.Kind == StreamSymbols {
 			t := &q.Tensors[s.Tensor]
-			t.Symbols, err = unlayoutSymbols(raw, t, a.Layouts[s.Tensor])
+			var err error
+			t.Symbols, err = unlayoutSymbols(raws[i], t, a.Layouts[s.Tensor])
 			if err != nil {
-				return fail("%v", err)
+				return &ArtifactError{Msg: fmt.Sprintf("stream %d (%v, %s)", i, s.Kind, s.Codec), Err: err}
 			}
 		} else {
-			planar[s.Kind] = raw
+			planar[s.Kind] = raws[i]
 		}
 	}
 	if len(gotSym) != len(wantSym) {
