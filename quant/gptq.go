@@ -9,6 +9,8 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/paramgolf/golf/model"
 )
 
 // Hessian accumulates the input Gram matrix H = sum over samples of x x^T of
@@ -216,4 +218,42 @@ func WeightedError(w, q []float32, rows, cols int, h *Hessian) float64 {
 		}
 	}
 	return total
+}
+
+// HessiansFromTensors converts calibration tensors into GPTQ Hessians: each
+// tensor is named after the matrix parameter it belongs to and holds that
+// matrix's input Gram matrix X^T X (shape [in, in], symmetric, finite), as a
+// calibration run writes it (e.g. with train.WriteTensors). The sample count
+// is not needed: GPTQ's result does not depend on the Hessian's scale.
+func HessiansFromTensors(ts []model.Tensor) (map[string]*Hessian, error) {
+	out := make(map[string]*Hessian, len(ts))
+	for _, t := range ts {
+		if len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] || len(t.Data) != t.Shape[0]*t.Shape[1] {
+			return nil, fmt.Errorf("hessian %q: shape %v with %d values is not a square matrix", t.Name, t.Shape, len(t.Data))
+		}
+		if _, dup := out[t.Name]; dup {
+			return nil, fmt.Errorf("hessian %q appears twice", t.Name)
+		}
+		n := t.Shape[0]
+		h := NewHessian(n)
+		for i, v := range t.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, fmt.Errorf("hessian %q: value %d is %v", t.Name, i, v)
+			}
+			h.Sum[i] = float64(v)
+		}
+		for i := range n {
+			if h.Sum[i*n+i] < 0 {
+				return nil, fmt.Errorf("hessian %q: negative diagonal %v at %d", t.Name, h.Sum[i*n+i], i)
+			}
+			for j := i + 1; j < n; j++ {
+				a, b := h.Sum[i*n+j], h.Sum[j*n+i]
+				if math.Abs(a-b) > 1e-4*(math.Abs(a)+math.Abs(b))+1e-30 {
+					return nil, fmt.Errorf("hessian %q: not symmetric at (%d,%d): %v vs %v", t.Name, i, j, a, b)
+				}
+			}
+		}
+		out[t.Name] = h
+	}
+	return out, nil
 }

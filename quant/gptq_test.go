@@ -130,3 +130,25 @@ func TestGPTQNeedsAHessian(t *testing.T) {
 		t.Fatal("GPTQ without Hessians accepted")
 	}
 }
+
+func TestHessiansFromTensors(t *testing.T) {
+	good := model.Tensor{Name: "block_0/attn/c_q", Shape: []int{2, 2}, Data: []float32{4, 1, 1, 3}}
+	hs, err := HessiansFromTensors([]model.Tensor{good})
+	if err != nil || hs["block_0/attn/c_q"].In != 2 || hs["block_0/attn/c_q"].Sum[1] != 1 {
+		t.Fatalf("%v %v", hs, err)
+	}
+	for name, bad := range map[string]model.Tensor{
+		"not square":   {Name: "x", Shape: []int{2, 3}, Data: make([]float32, 6)},
+		"asymmetric":   {Name: "x", Shape: []int{2, 2}, Data: []float32{1, 2, 3, 1}},
+		"NaN":          {Name: "x", Shape: []int{1, 1}, Data: []float32{float32(math.NaN())}},
+		"negative":     {Name: "x", Shape: []int{1, 1}, Data: []float32{-1}},
+		"short values": {Name: "x", Shape: []int{2, 2}, Data: []float32{1}},
+	} {
+		if _, err := HessiansFromTensors([]model.Tensor{bad}); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	if _, err := HessiansFromTensors([]model.Tensor{good, good}); err == nil {
+		t.Error("duplicate accepted")
+	}
+}

@@ -31,11 +31,12 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the embedded sp1024)")
 	valTokens := fs.Int("val-tokens", -1, "cap on validation tokens; 0 = all (default: the run's)")
 	backendSpec := fs.String("backend", "", "compute backend for evaluation: go, cuda, or a gomlx spec")
-	schemes := fs.String("schemes", "", "comma-separated scheme names (default: all but GPTQ)")
+	schemes := fs.String("schemes", "", "comma-separated scheme names (default: all; GPTQ ones only with --hessians)")
 	codecs := fs.String("codecs", strings.Join(quant.DefaultBenchCodecs, ","), "comma-separated codecs (auto = smallest per stream)")
 	layouts := fs.String("layouts", "rows", "comma-separated symbol layouts: rows, cols, packed")
 	jsonPath := fs.String("json", "", "write the result as JSON to this file (- for stdout)")
 	pngPath := fs.String("png", "", "plot model bytes against val_bpb delta (or weight error) to this PNG")
+	hessPath := fs.String("hessians", "", "tensor file of GPTQ input Hessians; adds the GPTQ schemes")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,11 +52,13 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		if s.UsesGPTQ() {
-			return fmt.Errorf("%w: scheme %s needs GPTQ calibration Hessians, which the benchmark cannot collect yet", errUsage, name)
-		}
 		cfg.Schemes = append(cfg.Schemes, s)
 	}
+	hessians, err := loadHessians(*hessPath, cfg.Schemes...)
+	if err != nil {
+		return err
+	}
+	cfg.Options.Hessians = hessians
 	for _, name := range splitList(*codecs) {
 		if name != quant.AutoCodec {
 			if _, err := codec.ByName(name); err != nil {

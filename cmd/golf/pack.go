@@ -135,6 +135,30 @@ func loadArtifactSource(path string) (*evalSource, error) {
 	}}, nil
 }
 
+// loadHessians reads GPTQ calibration Hessians from a tensor file (see
+// quant.HessiansFromTensors); a GPTQ scheme requires them.
+func loadHessians(path string, schemes ...quant.Scheme) (map[string]*quant.Hessian, error) {
+	gptq := false
+	for _, s := range schemes {
+		gptq = gptq || s.UsesGPTQ()
+	}
+	if path == "" {
+		if gptq {
+			return nil, fmt.Errorf("%w: GPTQ schemes need --hessians FILE (input Gram matrices from a calibration run)", errUsage)
+		}
+		return nil, nil
+	}
+	ts, err := train.ReadTensors(path)
+	if err != nil {
+		return nil, err
+	}
+	h, err := quant.HessiansFromTensors(ts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return h, nil
+}
+
 // packResult is golf pack's JSON output.
 type packResult struct {
 	Source  string           `json:"source"`
@@ -178,6 +202,7 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	allowOver := fs.Bool("allow-over-budget", false, "write the artifact even if model + code bytes exceed 16,000,000")
 	jsonPath := fs.String("json", "", "also write the result as JSON to this file (- for stdout)")
 	verbose := fs.Bool("v", false, "list every stream")
+	hessPath := fs.String("hessians", "", "tensor file of GPTQ input Hessians (X^T X per matrix, named as the matrix) for gptq schemes")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -192,8 +217,9 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if scheme.UsesGPTQ() {
-		return fmt.Errorf("%w: scheme %s needs GPTQ calibration Hessians, which golf pack cannot collect yet; pick another scheme", errUsage, scheme.Name)
+	hessians, err := loadHessians(*hessPath, scheme)
+	if err != nil {
+		return err
 	}
 	src, err := loadPackSource(*ckpt, *synthetic)
 	if err != nil {
@@ -206,7 +232,7 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 			path = filepath.Join(*ckpt, "model.golf")
 		}
 	}
-	q, err := quant.Quantize(ctx, src.weights, scheme, quant.Options{Classes: src.classes})
+	q, err := quant.Quantize(ctx, src.weights, scheme, quant.Options{Classes: src.classes, Hessians: hessians})
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.name, err)
 	}

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/train"
 )
 
 func runGolf(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -113,5 +115,45 @@ func TestBenchCompressSynthetic(t *testing.T) {
 	}
 	if code, _, _ := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--data", dir); code != 2 {
 		t.Fatalf("--data without a checkpoint: exit %d", code)
+	}
+}
+
+// GPTQ schemes take their Hessians from a tensor file.
+func TestPackGPTQWithHessianFile(t *testing.T) {
+	w, err := quant.SyntheticWeights("tiny", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs []model.Tensor
+	for _, x := range w {
+		if len(x.Shape) != 2 || quant.ClassOf(x.Name, x.Shape) == quant.ClassControl {
+			continue
+		}
+		in := x.Shape[1]
+		// A diagonally dominant symmetric Gram matrix.
+		h := model.Tensor{Name: x.Name, Shape: []int{in, in}, Data: make([]float32, in*in)}
+		for i := range in {
+			for j := range in {
+				h.Data[i*in+j] = float32(1 / (1 + float64((i-j)*(i-j))))
+			}
+			h.Data[i*in+i] += float32(in)
+		}
+		hs = append(hs, h)
+	}
+	dir := t.TempDir()
+	hp := filepath.Join(dir, "hessians.bin")
+	if err := train.WriteTensors(hp, hs); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "g.golf")
+	code, _, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "gptq-int6", "--codec", "fse", "--hessians", hp, "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := quant.ReadArtifact(out); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "gptq-int6", "--hessians", filepath.Join(dir, "none")); code != 1 || !strings.Contains(stderr, "none") {
+		t.Fatalf("missing Hessian file: exit %d, %q", code, stderr)
 	}
 }
