@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -50,15 +51,30 @@ func (r *BenchResult) SavePNG(path string) error {
 	s.GlyphStyle.Shape = draw.CircleGlyph{}
 	s.GlyphStyle.Color = color.RGBA{R: 31, G: 119, B: 180, A: 255}
 	s.GlyphStyle.Radius = vg.Points(4)
-	l, err := plotter.NewLabels(plotter.XYLabels{XYs: xy, Labels: labels})
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
+	p.Add(s)
+	// Label each point; points close to an earlier one get their label a
+	// line lower, so labels of near-identical schemes do not overprint.
+	minX, maxX, minY, maxY := xy[0].X, xy[0].X, xy[0].Y, xy[0].Y
+	for _, pt := range xy {
+		minX, maxX = math.Min(minX, pt.X), math.Max(maxX, pt.X)
+		minY, maxY = math.Min(minY, pt.Y), math.Max(maxY, pt.Y)
 	}
-	for i := range l.TextStyle {
-		l.TextStyle[i].XAlign = draw.XLeft
-		l.Offset = vg.Point{X: vg.Points(6), Y: vg.Points(-3)}
+	spanX, spanY := math.Max(maxX-minX, 1e-12), math.Max(maxY-minY, 1e-12)
+	for i := range xy {
+		near := 0
+		for j := range i {
+			if math.Abs(xy[i].X-xy[j].X) < 0.2*spanX && math.Abs(xy[i].Y-xy[j].Y) < 0.04*spanY {
+				near++
+			}
+		}
+		l, err := plotter.NewLabels(plotter.XYLabels{XYs: xy[i : i+1], Labels: labels[i : i+1]})
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", path, err)
+		}
+		l.TextStyle[0].XAlign = draw.XLeft
+		l.Offset = vg.Point{X: vg.Points(6), Y: vg.Points(-3 - 11*float64(near))}
+		p.Add(l)
 	}
-	p.Add(s, l)
 	// Room on the right for the labels of the largest artifacts.
 	p.X.Max += (p.X.Max - p.X.Min) * 0.35
 	wt, err := p.WriterTo(9*vg.Inch, 6*vg.Inch, "png")
