@@ -96,6 +96,7 @@ const (
 	LayoutPacked                   // row-major, bit-packed to the symbol width
 )
 
+// String returns the layout's name as ParseLayout accepts it.
 func (l Layout) String() string {
 	switch l {
 	case LayoutRows:
@@ -130,6 +131,7 @@ const (
 	StreamValues32
 )
 
+// String names the stream kind for reports.
 func (k StreamKind) String() string {
 	switch k {
 	case StreamSymbols:
@@ -177,6 +179,7 @@ type ArtifactError struct {
 	Err  error
 }
 
+// Error names the file (if known) and the fault.
 func (e *ArtifactError) Error() string {
 	s := "artifact"
 	if e.Path != "" {
@@ -189,6 +192,7 @@ func (e *ArtifactError) Error() string {
 	return s
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *ArtifactError) Unwrap() error { return e.Err }
 
 // ErrChecksum is wrapped by the error for a file whose checksum does not match.

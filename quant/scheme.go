@@ -21,6 +21,7 @@ const (
 
 var classNames = map[Class]string{ClassMatrix: "matrix", ClassEmbedding: "embedding", ClassControl: "control", ClassOther: "other"}
 
+// String returns the class name used in reports.
 func (c Class) String() string {
 	if n, ok := classNames[c]; ok {
 		return n
@@ -62,6 +63,7 @@ const (
 	FormatFP32                   // IEEE binary32
 )
 
+// String returns "int", "fp16" or "fp32".
 func (f Format) String() string {
 	switch f {
 	case FormatInt:
@@ -96,6 +98,7 @@ const (
 	ClipMSE
 )
 
+// String returns the method's short name.
 func (m ClipMethod) String() string {
 	switch m {
 	case ClipMaxAbs:
@@ -116,6 +119,7 @@ type Clip struct {
 	Value  float64
 }
 
+// String is the clip in short form, e.g. "std12.85", "mse64", "pct99.99984".
 func (c Clip) String() string {
 	switch c.Method {
 	case ClipMaxAbs:
@@ -188,6 +192,7 @@ func (r Rule) Validate() error {
 	return nil
 }
 
+// String is the rule in short form, e.g. "int6/std12.85/gptq" or "fp16".
 func (r Rule) String() string {
 	switch r.Format {
 	case FormatFP16, FormatFP32:

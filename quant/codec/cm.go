@@ -114,6 +114,7 @@ type SymbolRangeError struct {
 	Bits  int
 }
 
+// Error says which symbol does not fit.
 func (e *SymbolRangeError) Error() string {
 	return fmt.Sprintf("%s: symbol %d at offset %d does not fit %d signed bits", e.Codec, e.Value, e.Index, e.Bits)
 }
