@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing/fstest"
 
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
@@ -56,4 +57,22 @@ func ExamplePack() {
 	}
 	fmt.Println(rep.Params, len(a.Weights()), string(a.Config), a.FileBytes == len(data))
 	// Output: 592144 42 {"preset":"tiny"} true
+}
+
+// Count code bytes the way golf pack does (here on a two-file tree; golf
+// pack passes golf.Source(), the module's embedded source), then add them
+// to the model bytes against the 16,000,000-byte budget.
+func ExampleMeasureCode() {
+	src := fstest.MapFS{
+		"go.mod":    {Data: []byte("module example\n")},
+		"main.go":   {Data: []byte("package main\n\nfunc main() {}\n")},
+		"x_test.go": {Data: []byte("package main\n")}, // tests do not count
+	}
+	code, err := quant.MeasureCode(src)
+	if err != nil {
+		panic(err)
+	}
+	size := quant.NewSizeReport(15_000_000, code)
+	fmt.Println(code.Files, code.RawBytes, size.TotalBytes-size.ModelBytes == code.Bytes, size.OverBudget())
+	// Output: 2 65 true false
 }
