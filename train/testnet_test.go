@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -48,7 +49,7 @@ func toyNetwork(vocab, dim int, opt OptimizerConfig) network {
 		picked := ReduceSum(Mul(logits, OneHot(targets, vocab, dtypes.Float32)), -1)
 		return Sub(lse, picked)
 	}
-	n.init = func(ctx *mlctx.Context, seed int64) error {
+	n.init = func(_ backends.Backend, ctx *mlctx.Context, seed int64) error {
 		rng := rand.New(rand.NewPCG(uint64(seed), 7))
 		for _, p := range params {
 			size := 1

@@ -62,7 +62,7 @@ type network struct {
 	lossFn tokenLossFn
 	params []paramSpec
 	// init gives every parameter its initial value in ctx for seed.
-	init func(ctx *mlctx.Context, seed int64) error
+	init func(backend backends.Backend, ctx *mlctx.Context, seed int64) error
 	// weights reads the parameters from ctx; load writes them.
 	weights func(ctx *mlctx.Context) (model.Weights, error)
 	load    func(ctx *mlctx.Context, w model.Weights) error
@@ -110,7 +110,7 @@ func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts
 		}
 		t.rules[p.name] = p.rule
 	}
-	if err := net.init(t.ctx, opts.Seed); err != nil {
+	if err := net.init(backend, t.ctx, opts.Seed); err != nil {
 		return nil, fmt.Errorf("trainer: initialise weights: %w", err)
 	}
 	if t.accum > 1 {
