@@ -103,6 +103,16 @@ func newWordCache() *wordCache {
 	return c
 }
 
+// reset empties the cache (for benchmarks that must start cold).
+func (c *wordCache) reset() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		s.m = map[string][]int32{}
+		s.mu.Unlock()
+	}
+}
+
 func (c *wordCache) get(word []byte) ([]int32, bool) {
 	s := &c.shards[maphash.Bytes(c.seed, word)%cacheShards]
 	s.mu.RLock()
