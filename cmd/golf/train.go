@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
+	"github.com/paramgolf/golf/internal/progress"
+	"github.com/paramgolf/golf/internal/report"
+	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/tokenizer"
+	"github.com/paramgolf/golf/train"
+)
+
+func init() {
+	register(&command{
+		name:    "train",
+		summary: "train a model (default: the tiny preset on the embedded corpus, on the CPU)",
+		run:     runTrain,
+	})
+}
+
+// settingFlags binds the flags that override a preset's training settings.
+// Each flag's zero value means "the preset's"; only flags given on the
+// command line are applied (see apply).
+type settingFlags struct {
+	fs *flag.FlagSet
+
+	batchTokens, microTokens, seqLen                int
+	iterations, maxSteps, warmdown, warmupSteps     int
+	valEvery, logEvery, evalStride, valTokens, ckpt int
+	maxSeconds                                      float64
+	seed                                            int64
+	matrixLR, embedLR, scalarLR, momentum, clip     float64
+	muonWD, embedWD, scalarWD                       float64
+	muonDType                                       string
+}
+
+func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
+	f := &settingFlags{fs: fs}
+	// The help shows each preset's value, read from the presets themselves.
+	_, tiny, terr := train.PresetSettings("tiny")
+	_, base, berr := train.PresetSettings("baseline")
+	presets := func(get func(train.Settings) any) string {
+		if terr != nil || berr != nil {
+			return "preset"
+		}
+		return fmt.Sprintf("preset: tiny %v, baseline %v", get(tiny), get(base))
+	}
+	fs.IntVar(&f.batchTokens, "batch-tokens", 0, "tokens per optimizer step ("+presets(func(s train.Settings) any { return s.BatchTokens })+")")
+	fs.IntVar(&f.microTokens, "micro-batch-tokens", 0, "tokens per forward/backward micro-batch; 0 = automatic (the whole batch up to 65536 tokens on a GPU, 8192 on the CPU)")
+	fs.IntVar(&f.seqLen, "seq-len", 0, "training sequence length ("+presets(func(s train.Settings) any { return s.SeqLen })+")")
+	fs.IntVar(&f.iterations, "iterations", 0, "schedule length in optimizer steps ("+presets(func(s train.Settings) any { return s.Iterations })+")")
+	fs.IntVar(&f.maxSteps, "max-steps", 0, "stop after this many steps without changing the schedule (0 = iterations)")
+	fs.IntVar(&f.warmdown, "warmdown", -1, "linear LR warm-down steps ("+presets(func(s train.Settings) any { return s.Warmdown })+")")
+	fs.IntVar(&f.warmupSteps, "warmup-steps", -1, "compile/priming steps, undone before the timed run ("+presets(func(s train.Settings) any { return s.WarmupSteps })+")")
+	fs.Float64Var(&f.maxSeconds, "max-seconds", -1, "wall-clock training budget in seconds, evaluation excluded; 0 = none ("+presets(func(s train.Settings) any { return s.MaxSeconds })+")")
+	fs.IntVar(&f.valEvery, "val-every", -1, "evaluate every N steps and at the end; 0 = end only ("+presets(func(s train.Settings) any { return s.ValEvery })+")")
+	fs.IntVar(&f.logEvery, "log-every", -1, "train_loss line every N steps, besides the first 10 ("+presets(func(s train.Settings) any { return s.LogEvery })+")")
+	fs.IntVar(&f.evalStride, "eval-stride", -1, "sliding-window evaluation stride; 0 = non-overlapping windows (preset: 0)")
+	fs.IntVar(&f.valTokens, "val-tokens", -1, "cap on validation tokens; 0 = all ("+presets(func(s train.Settings) any { return s.ValTokens })+")")
+	fs.IntVar(&f.ckpt, "checkpoint-every", -1, "save a checkpoint every N steps; 0 = at the end only")
+	fs.Int64Var(&f.seed, "seed", 0, "seed of the initial weights (preset: 1337)")
+	fs.Float64Var(&f.matrixLR, "matrix-lr", 0, "Muon learning rate (0.04)")
+	fs.Float64Var(&f.embedLR, "embed-lr", 0, "Adam learning rate of the tied embedding (0.05)")
+	fs.Float64Var(&f.scalarLR, "scalar-lr", 0, "Adam learning rate of control parameters (0.04)")
+	fs.Float64Var(&f.momentum, "muon-momentum", 0, "final Muon momentum (0.95)")
+	fs.Float64Var(&f.clip, "grad-clip-norm", 0, "global gradient-norm clip; 0 = none")
+	fs.Float64Var(&f.muonWD, "muon-weight-decay", 0, "decoupled weight decay of Muon's matrices")
+	fs.Float64Var(&f.embedWD, "embed-weight-decay", 0, "decoupled weight decay of the embedding")
+	fs.Float64Var(&f.scalarWD, "scalar-weight-decay", 0, "decoupled weight decay of control parameters")
+	fs.StringVar(&f.muonDType, "muon-dtype", "", "Newton-Schulz dtype: bfloat16 (reference) or float32 ("+presets(func(s train.Settings) any { return s.Optimizer.NewtonSchulzDType })+")")
+	return f
+}
+
+// apply overrides s with the flags given on the command line.
+func (f *settingFlags) apply(s *train.Settings) error {
+	var err error
+	f.fs.Visit(func(fl *flag.Flag) {
+		o := &s.Optimizer
+		switch fl.Name {
+		case "batch-tokens":
+			s.BatchTokens = f.batchTokens
+		case "micro-batch-tokens":
+			s.MicroBatchTokens = f.microTokens
+		case "seq-len":
+			s.SeqLen = f.seqLen
+		case "iterations":
+			s.Iterations = f.iterations
+		case "max-steps":
+			s.MaxSteps = f.maxSteps
+		case "warmdown":
+			s.Warmdown = f.warmdown
+		case "warmup-steps":
+			s.WarmupSteps = f.warmupSteps
+		case "max-seconds":
+			s.MaxSeconds = f.maxSeconds
+		case "val-every":
+			s.ValEvery = f.valEvery
+		case "log-every":
+			s.LogEvery = f.logEvery
+		case "eval-stride":
+			s.EvalStride = f.evalStride
+		case "val-tokens":
+			s.ValTokens = f.valTokens
+		case "checkpoint-every":
+			s.CheckpointEvery = f.ckpt
+		case "seed":
+			s.Seed = f.seed
+		case "matrix-lr":
+			o.MatrixLR = f.matrixLR
+		case "embed-lr":
+			o.EmbedLR = f.embedLR
+		case "scalar-lr":
+			o.ScalarLR = f.scalarLR
+		case "muon-momentum":
+			o.MuonMomentum = f.momentum
+		case "grad-clip-norm":
+			o.GradClipNorm = f.clip
+		case "muon-weight-decay":
+			o.MuonWeightDecay = f.muonWD
+		case "embed-weight-decay":
+			o.EmbedWeightDecay = f.embedWD
+		case "scalar-weight-decay":
+			o.ScalarWeightDecay = f.scalarWD
+		case "muon-dtype":
+			switch f.muonDType {
+			case "bfloat16", "bf16":
+				o.NewtonSchulzDType = dtypes.BFloat16
+			case "float32", "f32":
+				o.NewtonSchulzDType = dtypes.Float32
+			default:
+				err = fmt.Errorf("%w: --muon-dtype must be bfloat16 or float32, got %q", errUsage, f.muonDType)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if verr := s.Validate(); verr != nil {
+		return fmt.Errorf("%w: %v", errUsage, verr)
+	}
+	return nil
+}
+
+// loadTokenizer returns the tokenizer at path, or the embedded sp1024.
+func loadTokenizer(path string) (*tokenizer.Model, error) {
+	if path == "" {
+		return tokenizer.Default(), nil
+	}
+	return tokenizer.Load(path)
+}
+
+// corpusCacheDir is where the embedded corpus's shards are built for a
+// tokenizer when no --data is given: the user cache directory, so repeated
+// runs share them (falls back to the run directory when there is none).
+func corpusCacheDir(tok *tokenizer.Model, fallback string) string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return fallback
+	}
+	name := strings.TrimSuffix(filepath.Base(tok.Name()), filepath.Ext(tok.Name()))
+	return filepath.Join(base, "golf", fmt.Sprintf("corpus-%s-%d", name, tok.VocabSize()))
+}
+
+func runTrain(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "train", "")
+	preset := fs.String("preset", "", "model and settings preset: tiny or baseline (default tiny; with --resume, the run's)")
+	dataDir := fs.String("data", "", "shard directory (fineweb_train_*.bin, fineweb_val_*.bin); default: the embedded corpus")
+	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the embedded sp1024)")
+	out := fs.String("out", "", "output directory (default runs/<timestamp>; with --resume, the run's directory)")
+	backendSpec := fs.String("backend", "", "compute backend: go, cuda, or a gomlx spec (default: a GPU if present, else pure Go)")
+	resume := fs.String("resume", "", "continue the run saved in this checkpoint directory")
+	asJSON := fs.Bool("json", false, "print results.json to stdout (log lines go to stderr)")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	sf := bindSettingFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+
+	var cfg model.Config
+	var s train.Settings
+	switch {
+	case *resume != "":
+		// A resumed run keeps its model and settings; flags given now
+		// override the settings (e.g. more --iterations).
+		ck, err := train.LoadCheckpoint(*resume)
+		if err != nil {
+			return err
+		}
+		cfg, s = ck.Config, ck.State.Settings
+		if *preset != "" && *preset != s.Preset {
+			return fmt.Errorf("%w: --preset %s, but %s is a %s run", errUsage, *preset, *resume, s.Preset)
+		}
+		if *out == "" {
+			// Continue in the run's own directory (where golf train put
+			// its checkpoint/), appending to its train.log.
+			*out = filepath.Dir(filepath.Clean(*resume))
+		}
+	default:
+		name := *preset
+		if name == "" {
+			name = "tiny"
+		}
+		var err error
+		if cfg, s, err = train.PresetSettings(name); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	if err := sf.apply(&s); err != nil {
+		return err
+	}
+	tok, err := loadTokenizer(*tokPath)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		*out = filepath.Join("runs", time.Now().Format("20060102-150405"))
+	}
+	logW := env.stdout
+	if *asJSON {
+		logW = env.stderr
+	}
+	var progressW io.Writer = env.stderr
+	if *quiet {
+		progressW = nil
+	}
+	res, err := train.Run(ctx, train.Options{
+		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(tok, filepath.Join(*out, "data")),
+		Tokenizer: tok, BackendSpec: *backendSpec, OutDir: *out, Resume: *resume, Log: logW, Progress: progressW,
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return report.WriteJSON(env.stdout, res)
+	}
+	t := report.NewTable(fmt.Sprintf("\ngolf train: %s preset, %s", res.Preset, res.Backend), "metric", "value")
+	t.Add("val_loss", fmt.Sprintf("%.4f", res.ValLoss))
+	t.Add("val_bpb", fmt.Sprintf("%.4f", res.ValBPB))
+	t.Add("steps", fmt.Sprintf("%d (%s)", res.Steps, res.StoppedBy))
+	t.Add("tokens", progress.Count(float64(res.Tokens)))
+	t.Add("tokens/s", progress.Count(res.TokensPerS))
+	t.Add("step_avg", fmt.Sprintf("%.1f ms", res.StepAvgMs))
+	t.Add("train_time", progress.Duration(time.Duration(res.TrainTimeMs*float64(time.Millisecond))))
+	t.Add("warmup_time", progress.Duration(time.Duration(res.WarmupMs*float64(time.Millisecond))))
+	t.Add("params", res.Params)
+	t.Add("out", *out)
+	return t.Print(env.stdout)
+}

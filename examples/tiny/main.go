@@ -1,0 +1,87 @@
+// Command tiny trains golf's CPU preset, a small GPT, on the embedded corpus
+// (State of the Union addresses) with the pure-Go backend, and reports
+// val_loss and val_bpb. It is the library's shortest complete program:
+//
+//	go run ./examples/tiny
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/internal/compute"
+	"github.com/paramgolf/golf/tokenizer"
+	"github.com/paramgolf/golf/train"
+)
+
+func main() {
+	ctx := context.Background()
+
+	// Model and hyperparameters of the tiny preset.
+	cfg, s, err := train.PresetSettings("tiny")
+	check(err)
+
+	// The pure-Go backend: runs anywhere Go does.
+	backend, desc, err := compute.Open("go")
+	check(err)
+	fmt.Println("backend:", desc)
+
+	// Data: tokenize the embedded corpus into shards once, then stream them.
+	tok := tokenizer.Default()
+	dir := filepath.Join(os.TempDir(), "golf-example-tiny")
+	if _, err := data.ValFiles(dir); err != nil {
+		_, err = data.BuildDefault(ctx, dir, tok)
+		check(err)
+	}
+	trainFiles, err := data.TrainFiles(dir)
+	check(err)
+	valFiles, err := data.ValFiles(dir)
+	check(err)
+	val, err := data.LoadValidation(valFiles, s.SeqLen)
+	check(err)
+	if n := s.ValTokens; n > 0 && len(val) > n+1 { // a slice of it keeps the example quick
+		val = val[:n/s.SeqLen*s.SeqLen+1]
+	}
+	loader, err := data.NewLoader(trainFiles, 0, 1)
+	check(err)
+
+	// Optimizers (Muon + Adam) and the compiled training step.
+	_, accum := s.MicroBatch(8192)
+	trainer, err := train.NewTrainer(backend, cfg, s.Optimizer, train.TrainerOptions{AccumSteps: accum, Seed: s.Seed})
+	check(err)
+	defer trainer.Close()
+
+	// The loop: a fixed number of steps, the last Warmdown of them at a
+	// linearly falling learning rate.
+	schedule, momentum := s.Schedule(), s.Optimizer.Momentum()
+	start := time.Now()
+	for step := range s.Iterations {
+		batches := make([]train.Batch, accum)
+		for i := range batches {
+			inputs, targets, err := loader.Next(s.BatchTokens, s.SeqLen, accum)
+			check(err)
+			batches[i] = train.NewBatch(inputs, targets, s.SeqLen)
+		}
+		loss, err := trainer.Step(ctx, batches, schedule.LRScale(step, time.Since(start)), momentum.At(step))
+		check(err)
+		if (step+1)%s.LogEvery == 0 {
+			fmt.Printf("step:%d/%d train_loss:%.4f elapsed:%s\n", step+1, s.Iterations, loss, time.Since(start).Round(time.Second))
+		}
+	}
+
+	// Evaluation: val_loss in nats per token, val_bpb in bits per byte.
+	res, err := trainer.Evaluate(ctx, val, tok.ByteTable(), train.EvalOptions{SeqLen: s.SeqLen})
+	check(err)
+	fmt.Printf("val_loss:%.4f val_bpb:%.4f over %d tokens\n", res.ValLoss, res.ValBPB, res.Tokens)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tiny:", err)
+		os.Exit(1)
+	}
+}

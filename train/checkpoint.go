@@ -1,0 +1,224 @@
+package train
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/paramgolf/golf/internal/atomicfile"
+	"github.com/paramgolf/golf/model"
+)
+
+// A checkpoint is a directory:
+//
+//	config.json    the model.Config, as JSON
+//	model.bin      the weights, in the tensor file format (see tensorfile.go),
+//	               named as model.Params ("block_3/attn/c_q", "tok_emb", ...)
+//	optimizer.bin  optimizer state in the same format: "muon/<param>" (Muon's
+//	               momentum buffer), "adam_m/<param>" and "adam_v/<param>"
+//	               (Adam's moments), in parameter order
+//	state.json     TrainState: format tag, optimizer steps done, training
+//	               time, the data loader's position, the run's settings, its
+//	               loss history, and its data directory and tokenizer
+//
+// SaveCheckpoint writes all four into a temporary sibling directory and
+// renames it into place only when complete, so the previous checkpoint stays
+// intact until the new one is whole; a crash leaves either the old or the new
+// one (plus, at worst, a stale temporary directory).
+const checkpointFormat = "golf-checkpoint-v1"
+
+// TrainState is a checkpoint's state.json.
+type TrainState struct {
+	Format      string          `json:"format"`
+	Step        int             `json:"step"`          // optimizer steps done
+	TrainTimeMs float64         `json:"train_time_ms"` // timed training so far (warm-up and eval excluded)
+	Tokens      int64           `json:"tokens"`        // training tokens consumed
+	Loader      json.RawMessage `json:"loader"`        // the data loader's State(), as JSON
+	Settings    Settings        `json:"settings"`      // hyperparameters of the run
+	History     History         `json:"history"`       // loss curve so far
+	// DataDir is the absolute shard directory the run trained on (the
+	// embedded corpus's build directory when it had no --data), and
+	// Tokenizer the tokenizer's name (its file path, or the embedded
+	// model's name): golf eval's defaults.
+	DataDir   string `json:"data_dir,omitempty"`
+	Tokenizer string `json:"tokenizer,omitempty"`
+}
+
+// Checkpoint is a loaded checkpoint directory.
+type Checkpoint struct {
+	Config    model.Config
+	Weights   model.Weights
+	Optimizer []model.Tensor // nil when the checkpoint has no optimizer.bin
+	State     TrainState
+}
+
+const (
+	configFile    = "config.json"
+	weightsFile   = "model.bin"
+	optimizerFile = "optimizer.bin"
+	stateFile     = "state.json"
+)
+
+// SaveCheckpoint writes ck to dir atomically (see the format above). A nil
+// ck.Optimizer writes weights only: enough for evaluation and quantization.
+func SaveCheckpoint(dir string, ck *Checkpoint) error {
+	dir = filepath.Clean(dir)
+	if err := ck.Config.Validate(); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
+	}
+	if err := checkWeights(ck.Config, ck.Weights); err != nil {
+		return fmt.Errorf("save checkpoint %s: weights: %w", dir, err)
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
+	}
+	defer os.RemoveAll(tmp)
+	// MkdirTemp creates the directory private (0700); a checkpoint is as
+	// readable as any other output.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
+	}
+	st := ck.State
+	st.Format = checkpointFormat
+	if err := writeJSON(filepath.Join(tmp, configFile), ck.Config); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
+	}
+	if err := WriteTensors(filepath.Join(tmp, weightsFile), ck.Weights); err != nil {
+		return fmt.Errorf("save checkpoint %s: weights: %w", dir, err)
+	}
+	if ck.Optimizer != nil {
+		if err := WriteTensors(filepath.Join(tmp, optimizerFile), ck.Optimizer); err != nil {
+			return fmt.Errorf("save checkpoint %s: optimizer state: %w", dir, err)
+		}
+	}
+	if err := writeJSON(filepath.Join(tmp, stateFile), st); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
+	}
+	if err := syncDir(tmp); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
+	}
+	// Swap: move the old checkpoint aside, the new one in, then drop the old.
+	old := ""
+	if _, err := os.Stat(dir); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(dir, old); err != nil {
+			return fmt.Errorf("save checkpoint %s: move the previous one aside: %w", dir, err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if old != "" {
+			_ = os.Rename(old, dir) // put the previous checkpoint back
+		}
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
+	}
+	if old != "" {
+		os.RemoveAll(old)
+	}
+	return syncDir(parent)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
+	}
+	return atomicfile.WriteFile(path, append(b, '\n'))
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ReadTrainState reads only a checkpoint directory's state.json: the step,
+// settings, history and where the run's data came from, without loading
+// any tensors.
+func ReadTrainState(dir string) (*TrainState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	var st TrainState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, stateFile, err)
+	}
+	if st.Format != checkpointFormat {
+		return nil, fmt.Errorf("checkpoint %s: %s has format %q, want %q", dir, stateFile, st.Format, checkpointFormat)
+	}
+	return &st, nil
+}
+
+// LoadCheckpoint reads a checkpoint directory written by SaveCheckpoint (or
+// by `golf train`). The weights are checked against the config's parameters.
+func LoadCheckpoint(dir string) (*Checkpoint, error) {
+	st, err := ReadTrainState(dir)
+	if err != nil {
+		return nil, err
+	}
+	ck := &Checkpoint{State: *st}
+	b, err := os.ReadFile(filepath.Join(dir, configFile))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ck.Config); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, configFile, err)
+	}
+	if err := ck.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, configFile, err)
+	}
+	ws, err := ReadTensors(filepath.Join(dir, weightsFile))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	ck.Weights = model.Weights(ws)
+	if err := checkWeights(ck.Config, ck.Weights); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, weightsFile, err)
+	}
+	opt, err := ReadTensors(filepath.Join(dir, optimizerFile))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	default:
+		ck.Optimizer = opt
+	}
+	return ck, nil
+}
+
+// checkWeights verifies that w holds exactly cfg's parameters, by name and
+// shape, in order.
+func checkWeights(cfg model.Config, w model.Weights) error {
+	specs := cfg.Params()
+	if len(w) != len(specs) {
+		return fmt.Errorf("%d tensors, the config has %d parameters", len(w), len(specs))
+	}
+	for i, s := range specs {
+		if w[i].Name != s.Name {
+			return fmt.Errorf("tensor %d is %q, want %q", i, w[i].Name, s.Name)
+		}
+		if fmt.Sprint(w[i].Shape) != fmt.Sprint(s.Shape) {
+			return fmt.Errorf("%q has shape %v, want %v", s.Name, w[i].Shape, s.Shape)
+		}
+		if err := w[i].Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

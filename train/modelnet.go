@@ -1,0 +1,134 @@
+package train
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/paramgolf/golf/model"
+)
+
+// NewTrainer initialises cfg's parameters from opts.Seed on backend and
+// prepares its optimizers. Nothing is compiled until the first Step.
+func NewTrainer(backend backends.Backend, cfg model.Config, opt OptimizerConfig, opts TrainerOptions) (*Trainer, error) {
+	net, err := modelNetwork(cfg, opt)
+	if err != nil {
+		return nil, err
+	}
+	return newTrainer(backend, net, opt, opts)
+}
+
+// Evaluate scores a model given only its weights: val_loss and val_bpb over
+// valTokens (a stream whose every target after the first token is scored,
+// e.g. from data.LoadValidation), with bytes from byteTable. It builds its own
+// context, so it serves dequantized artifacts as well as checkpoints.
+func Evaluate(ctx context.Context, backend backends.Backend, cfg model.Config, weights model.Weights,
+	valTokens []uint16, byteTable ByteCounter, opts EvalOptions) (res EvalResult, err error) {
+	defer recoverGraphPanic("evaluate", &err)
+	if opts.SeqLen <= 0 {
+		return EvalResult{}, fmt.Errorf("evaluate: sequence length must be positive, got %d", opts.SeqLen)
+	}
+	if byteTable == nil {
+		return EvalResult{}, fmt.Errorf("evaluate: no byte table")
+	}
+	if err := cfg.Validate(); err != nil {
+		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
+	}
+	if err := checkTokens(valTokens, cfg.VocabSize); err != nil {
+		return EvalResult{}, fmt.Errorf("evaluate: validation tokens: %w", err)
+	}
+	mc := mlctx.New()
+	if err := model.LoadWeights(mc, cfg, weights); err != nil {
+		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
+	}
+	rows := opts.BatchRows
+	if rows <= 0 {
+		rows = defaultEvalRows(opts.SeqLen)
+	}
+	ev, err := newEvaluator(backend, mc, modelLossFn(cfg), rows, opts.SeqLen)
+	if err != nil {
+		return EvalResult{}, err
+	}
+	defer ev.exec.Finalize()
+	return ev.run(ctx, valTokens, byteTable, opts.Stride, opts.Progress)
+}
+
+// modelLossFn is the model's per-token loss graph for cfg.
+func modelLossFn(cfg model.Config) tokenLossFn {
+	return func(ctx *mlctx.Context, inputs, targets *graph.Node) *graph.Node {
+		return model.TokenLosses(ctx, cfg, inputs, targets)
+	}
+}
+
+// modelNetwork adapts a model config to the trainer: the loss graph, each
+// parameter's optimizer (by its class), and weight transfers.
+//
+// Classes map to the reference's optimizer split: Matrix parameters (the
+// blocks' 2-D weights) go to Muon at MatrixLR; the Embedding class goes to
+// Adam at EmbedLR (the tied embedding), except an untied output head named
+// "lm_head", at HeadLR; Control parameters (gains, scales, mixes, skip
+// weights) go to Adam at ScalarLR.
+func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
+	if err := cfg.Validate(); err != nil {
+		return network{}, fmt.Errorf("trainer: %w", err)
+	}
+	var params []paramSpec
+	for _, p := range cfg.Params() {
+		var r paramRule
+		switch p.Class {
+		case model.Matrix:
+			if len(p.Shape) != 2 {
+				return network{}, fmt.Errorf("trainer: matrix parameter %q has shape %v, Muon needs 2-D", p.Name, p.Shape)
+			}
+			r = paramRule{kind: muonUpdate, lr: opt.MatrixLR, wd: opt.MuonWeightDecay}
+		case model.Embedding:
+			r = paramRule{kind: adamUpdate, lr: opt.EmbedLR, wd: opt.EmbedWeightDecay}
+			if p.Name == "lm_head" {
+				r.lr = opt.HeadLR
+			}
+		case model.Control:
+			r = paramRule{kind: adamUpdate, lr: opt.ScalarLR, wd: opt.ScalarWeightDecay}
+		default:
+			return network{}, fmt.Errorf("trainer: parameter %q has unknown class %v", p.Name, p.Class)
+		}
+		params = append(params, paramSpec{name: p.Name, shape: p.Shape, rule: r})
+	}
+	return network{
+		vocab:  cfg.VocabSize,
+		lossFn: modelLossFn(cfg),
+		params: params,
+		init: func(b backends.Backend, ctx *mlctx.Context, seed int64) error {
+			return initModel(b, ctx, cfg, seed)
+		},
+		weights: func(ctx *mlctx.Context) (model.Weights, error) { return model.WeightsFromContext(ctx, cfg) },
+		load:    func(ctx *mlctx.Context, w model.Weights) error { return model.LoadWeights(ctx, cfg, w) },
+	}, nil
+}
+
+// initModel creates cfg's variables in ctx with the model's own initializers,
+// seeded by seed, by building (not running) its loss graph once and then
+// initialising the variables.
+func initModel(backend backends.Backend, ctx *mlctx.Context, cfg model.Config, seed int64) (err error) {
+	defer recoverGraphPanic("initialise model", &err)
+	ctx.SetParam(mlctx.ParamInitialSeed, seed)
+	if err := ctx.ResetRNGState(); err != nil {
+		return err
+	}
+	g := graph.NewGraph(backend, "init")
+	defer g.Finalize()
+	in := graph.Parameter(g, "inputs", shapes.Make(dtypes.Int32, 1, 1))
+	model.TokenLosses(ctx, cfg, in, in)
+	return ctx.InitializeVariables(backend, nil)
+}
+
+// TrainFLOPsPerToken estimates training arithmetic per token: 6 per
+// parameter taking part in matmuls (forward and backward), plus attention
+// scores and values, 12*layers*dim*seqLen (PaLM's appendix B estimate).
+func TrainFLOPsPerToken(cfg model.Config, seqLen int) float64 {
+	return 6*float64(cfg.NumParams()) + 12*float64(cfg.NumLayers*cfg.ModelDim*seqLen)
+}

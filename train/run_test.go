@@ -1,0 +1,166 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/model"
+)
+
+// writeShards writes a small train/val shard pair of learnable synthetic
+// tokens (see toyStream) over the vocabulary.
+func writeShards(t testing.TB, vocab int) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := data.WriteShard(filepath.Join(dir, "fineweb_train_000000.bin"), toyStream(60000, vocab, 31)); err != nil {
+		t.Fatal(err)
+	}
+	if err := data.WriteShard(filepath.Join(dir, "fineweb_val_000000.bin"), toyStream(4097, vocab, 32)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// smallRun returns options for a seconds-long run of the tiny model.
+func smallRun(t *testing.T, dataDir string) Options {
+	t.Helper()
+	cfg, s, err := PresetSettings("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.BatchTokens, s.SeqLen, s.MicroBatchTokens = 512, 64, 256
+	s.Iterations, s.Warmdown, s.WarmupSteps = 6, 3, 1
+	s.ValEvery, s.LogEvery, s.ValTokens, s.EvalBatchTokens = 3, 1, 1024, 512
+	return Options{Settings: s, Model: cfg, DataDir: dataDir, Backend: goBackend(t), OutDir: t.TempDir()}
+}
+
+func readWeights(t *testing.T, dir string) model.Weights {
+	t.Helper()
+	ck, err := LoadCheckpoint(filepath.Join(dir, "checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck.Weights
+}
+
+// A run stopped after k steps and resumed from its checkpoint continues the
+// same loss curve and ends with the same weights as an uninterrupted run.
+func TestRunResumeIsDeterministic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the tiny model three times")
+	}
+	dir := writeShards(t, 1024)
+	ctx := context.Background()
+
+	straight := smallRun(t, dir)
+	want, err := Run(ctx, straight)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	first := smallRun(t, dir)
+	first.MaxSteps = 4
+	half, err := Run(ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if half.Steps != 4 || half.StoppedBy != "max_steps" {
+		t.Fatalf("first half stopped at %d (%s), want 4 (max_steps)", half.Steps, half.StoppedBy)
+	}
+	second := smallRun(t, dir)
+	second.Resume = filepath.Join(first.OutDir, "checkpoint")
+	got, err := Run(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if len(got.History.Train) != 6 || len(want.History.Train) != 6 {
+		t.Fatalf("train points: %d resumed, %d straight, want 6", len(got.History.Train), len(want.History.Train))
+	}
+	for i := range want.History.Train {
+		g, w := got.History.Train[i], want.History.Train[i]
+		if g.Loss != w.Loss || g.LRScale != w.LRScale || g.Step != w.Step {
+			t.Fatalf("step %d: resumed %+v, straight %+v", i+1, g, w)
+		}
+	}
+	// Evaluations at steps 0, 3 and 6 (4 ends the first half: not repeated).
+	if len(got.History.Val) != len(want.History.Val)+1 {
+		t.Fatalf("val points: %d resumed, %d straight", len(got.History.Val), len(want.History.Val))
+	}
+	if got.ValLoss != want.ValLoss || got.ValBPB != want.ValBPB {
+		t.Fatalf("final val: resumed %v/%v, straight %v/%v", got.ValLoss, got.ValBPB, want.ValLoss, want.ValBPB)
+	}
+	if d := maxWeightDiff(readWeights(t, straight.OutDir), readWeights(t, second.OutDir)); d != 0 {
+		t.Fatalf("final weights differ by %g", d)
+	}
+
+	// The loss falls: the first logged loss is about ln(vocab), the curve
+	// ends lower (checked on the straight run's validation too).
+	first0, last := want.History.Train[0].Loss, want.History.Train[5].Loss
+	if !(last < first0) || !(want.History.Val[len(want.History.Val)-1].ValLoss < want.History.Val[0].ValLoss) {
+		t.Fatalf("loss did not decrease: train %.4f -> %.4f, val %+v", first0, last, want.History.Val)
+	}
+	if math.Abs(want.History.Val[0].ValLoss-math.Log(1024)) > 0.5 {
+		t.Fatalf("initial val_loss %.3f, want about ln 1024 = 6.93", want.History.Val[0].ValLoss)
+	}
+
+	// The run directory holds the documented files.
+	for _, f := range []string{"train.log", "results.json", "loss.png", "checkpoint/config.json", "checkpoint/model.bin", "checkpoint/optimizer.bin", "checkpoint/state.json"} {
+		if _, err := os.Stat(filepath.Join(straight.OutDir, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(straight.OutDir, "train.log"))
+	for _, line := range []string{"step:1/6 train_loss:", "step:6/6 val_loss:", "warmup_step:1/1", "step:0/6 val_loss:"} {
+		if !strings.Contains(string(log), line) {
+			t.Errorf("train.log lacks %q", line)
+		}
+	}
+	var res Result
+	b, _ := os.ReadFile(filepath.Join(straight.OutDir, "results.json"))
+	if err := json.Unmarshal(b, &res); err != nil || res.ValBPB != want.ValBPB || res.Steps != 6 {
+		t.Fatalf("results.json: %v %+v", err, res)
+	}
+}
+
+// A diverging run stops with an error naming the step, and the checkpoint
+// of the last good step stays as it was.
+func TestRunStopsOnNaN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the tiny model")
+	}
+	opts := smallRun(t, writeShards(t, 1024))
+	opts.WarmupSteps, opts.ValEvery, opts.CheckpointEvery = 0, 0, 1
+	opts.Optimizer.EmbedLR, opts.Optimizer.ScalarLR, opts.Optimizer.MatrixLR = 1e30, 1e30, 1e30
+	_, err := Run(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "step ") || !strings.Contains(err.Error(), "training loss is") {
+		t.Fatalf("err = %v, want a non-finite loss error naming the step", err)
+	}
+	ck, cerr := LoadCheckpoint(filepath.Join(opts.OutDir, "checkpoint"))
+	if cerr != nil {
+		t.Fatalf("the last good checkpoint is unreadable: %v", cerr)
+	}
+	if !strings.Contains(err.Error(), "step "+itoa(ck.State.Step+1)+":") {
+		t.Fatalf("checkpoint is at step %d but the error is %v", ck.State.Step, err)
+	}
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func TestRunRejectsBadSettings(t *testing.T) {
+	opts := smallRun(t, t.TempDir())
+	opts.BatchTokens = 100 // not a multiple of seq-len 64
+	if _, err := Run(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "batch-tokens") {
+		t.Fatalf("err = %v", err)
+	}
+	opts = smallRun(t, t.TempDir()) // an empty data directory
+	if _, err := Run(context.Background(), opts); err == nil {
+		t.Fatal("a run without shards succeeded")
+	}
+}

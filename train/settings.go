@@ -1,0 +1,153 @@
+package train
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
+	"github.com/paramgolf/golf/model"
+)
+
+// Settings are a run's hyperparameters: everything besides the model config
+// that decides what the run computes. They are saved in checkpoints and in
+// results.json. Names follow the reference's environment variables.
+type Settings struct {
+	Preset string `json:"preset"`
+
+	BatchTokens      int `json:"batch_tokens"`       // tokens per optimizer step (TRAIN_BATCH_TOKENS)
+	MicroBatchTokens int `json:"micro_batch_tokens"` // tokens per forward/backward; 0 picks one (see MicroBatch)
+	SeqLen           int `json:"seq_len"`            // training sequence length (TRAIN_SEQ_LEN)
+
+	Iterations  int     `json:"iterations"`   // schedule length in optimizer steps (ITERATIONS)
+	MaxSteps    int     `json:"max_steps"`    // stop after this many steps without changing the schedule; 0: Iterations
+	Warmdown    int     `json:"warmdown"`     // linear LR warm-down steps (WARMDOWN_ITERS)
+	WarmupSteps int     `json:"warmup_steps"` // compile/priming steps, undone before timing (WARMUP_STEPS)
+	MaxSeconds  float64 `json:"max_seconds"`  // wall-clock training budget; 0: none (MAX_WALLCLOCK_SECONDS)
+
+	ValEvery        int `json:"val_every"`         // evaluate every N steps (and at the end); 0: end only
+	LogEvery        int `json:"log_every"`         // train_loss log line every N steps (and the first 10)
+	EvalStride      int `json:"eval_stride"`       // sliding-window stride; 0: non-overlapping windows
+	EvalBatchTokens int `json:"eval_batch_tokens"` // tokens per evaluation graph call
+	ValTokens       int `json:"val_tokens"`        // cap on validation tokens (whole sequences); 0: all
+	CheckpointEvery int `json:"checkpoint_every"`  // save a checkpoint every N steps; 0: at the end only
+
+	Seed      int64           `json:"seed"`
+	Optimizer OptimizerConfig `json:"optimizer"`
+}
+
+// Schedule returns the run's learning-rate schedule.
+func (s Settings) Schedule() Schedule {
+	return Schedule{Iterations: s.Iterations, Warmdown: s.Warmdown, MaxTime: s.maxTime()}
+}
+
+func (s Settings) maxTime() time.Duration {
+	return time.Duration(s.MaxSeconds * float64(time.Second))
+}
+
+// stopStep is the step count at which this invocation stops.
+func (s Settings) stopStep() int {
+	if s.MaxSteps > 0 && s.MaxSteps < s.Iterations {
+		return s.MaxSteps
+	}
+	return s.Iterations
+}
+
+// Validate reports settings a run cannot use.
+func (s Settings) Validate() error {
+	switch {
+	case s.SeqLen <= 0:
+		return fmt.Errorf("settings: seq-len must be positive, got %d", s.SeqLen)
+	case s.BatchTokens <= 0 || s.BatchTokens%s.SeqLen != 0:
+		return fmt.Errorf("settings: batch-tokens %d must be a positive multiple of seq-len %d", s.BatchTokens, s.SeqLen)
+	case s.MicroBatchTokens < 0 || (s.MicroBatchTokens > 0 && (s.MicroBatchTokens%s.SeqLen != 0 || s.BatchTokens%s.MicroBatchTokens != 0)):
+		return fmt.Errorf("settings: micro-batch-tokens %d must be a multiple of seq-len %d that divides batch-tokens %d", s.MicroBatchTokens, s.SeqLen, s.BatchTokens)
+	case s.Iterations <= 0:
+		return fmt.Errorf("settings: iterations must be positive, got %d", s.Iterations)
+	case s.MaxSteps < 0 || s.Warmdown < 0 || s.WarmupSteps < 0 || s.ValEvery < 0 || s.LogEvery < 0 || s.CheckpointEvery < 0 || s.ValTokens < 0 || s.EvalBatchTokens < 0:
+		return fmt.Errorf("settings: step counts and token caps must not be negative")
+	case s.MaxSeconds < 0:
+		return fmt.Errorf("settings: max-seconds must not be negative, got %v", s.MaxSeconds)
+	case s.EvalStride < 0 || s.EvalStride > s.SeqLen:
+		return fmt.Errorf("settings: eval-stride must be in [0, seq-len %d], got %d", s.SeqLen, s.EvalStride)
+	}
+	return s.Optimizer.Validate()
+}
+
+// MicroBatch returns the tokens per micro-batch and the number of micro-
+// batches per optimizer step. An explicit MicroBatchTokens is used as is;
+// otherwise the largest multiple of SeqLen that divides BatchTokens and is at
+// most capTokens (the whole batch when it fits).
+func (s Settings) MicroBatch(capTokens int) (tokens, accum int) {
+	if s.MicroBatchTokens > 0 {
+		return s.MicroBatchTokens, s.BatchTokens / s.MicroBatchTokens
+	}
+	seqs := s.BatchTokens / s.SeqLen
+	best := 1
+	for rows := 1; rows <= seqs; rows++ {
+		if seqs%rows == 0 && rows*s.SeqLen <= capTokens {
+			best = rows
+		}
+	}
+	return best * s.SeqLen, seqs / best
+}
+
+// Micro-batch caps when MicroBatchTokens is 0. On an accelerator the cap is
+// the reference's micro-batch on one GPU (524,288 tokens as 8 accumulation
+// steps); on the pure-Go backend a smaller one bounds memory.
+const (
+	acceleratorMicroTokens = 65536
+	cpuMicroTokens         = 8192
+)
+
+// Presets lists the names accepted by PresetSettings.
+var Presets = []string{"tiny", "baseline"}
+
+// PresetSettings returns the model config and training settings of a named
+// preset:
+//
+//   - "baseline": the challenge's baseline (9x512 GPT, 524,288-token steps of
+//     1024-token sequences, 20,000 iterations with a 1,200-step warm-down,
+//     20 warm-up steps, a 600 s wall-clock cap, validation every 1,000 steps);
+//   - "tiny": the CPU preset for the embedded corpus: a small GPT trained for
+//     a fixed number of steps (no wall-clock cap, so runs are reproducible)
+//     that fits a few minutes on two cores of the pure-Go backend.
+func PresetSettings(name string) (model.Config, Settings, error) {
+	cfg, err := model.Preset(name)
+	if err != nil {
+		return model.Config{}, Settings{}, err
+	}
+	s := Settings{Preset: name, Optimizer: DefaultOptimizer(), Seed: 1337}
+	switch name {
+	case "baseline":
+		s.BatchTokens, s.SeqLen = 524288, 1024
+		s.Iterations, s.Warmdown, s.WarmupSteps = 20000, 1200, 20
+		s.MaxSeconds = 600
+		s.ValEvery, s.LogEvery = 1000, 200
+		s.EvalBatchTokens = 524288 / 8
+	case "tiny":
+		s.BatchTokens, s.SeqLen = tinyBatchTokens, tinySeqLen
+		s.Iterations, s.Warmdown, s.WarmupSteps = tinyIterations, tinyWarmdown, 2
+		s.ValEvery, s.LogEvery = tinyValEvery, 10
+		s.EvalBatchTokens = 8192
+		s.ValTokens = tinyValTokens
+		// The pure-Go backend's bf16 matmul is ~3x slower than its f32 one;
+		// the orthogonalisation is as good in f32.
+		s.Optimizer.NewtonSchulzDType = f32
+	default:
+		return model.Config{}, Settings{}, fmt.Errorf("no training settings for preset %q (have %v)", name, Presets)
+	}
+	return cfg, s, nil
+}
+
+// The tiny preset's batch and budget (see PresetSettings).
+const (
+	tinyBatchTokens = 4096
+	tinySeqLen      = 256
+	tinyIterations  = 200
+	tinyWarmdown    = 60
+	tinyValEvery    = 50
+	tinyValTokens   = 32768
+)
+
+const f32 = dtypes.Float32
