@@ -125,12 +125,12 @@ type runner struct {
 	ownBackend bool
 	// dataDir is the shard directory in use; tokName names the tokenizer.
 	dataDir, tokName string
-	tr      *Trainer
-	loader  *data.Loader
-	val     []uint16
-	bytes   ByteCounter
-	accum   int
-	micro   int
+	tr               *Trainer
+	loader           *data.Loader
+	val              []uint16
+	bytes            ByteCounter
+	accum            int
+	micro            int
 
 	step      int
 	trainTime time.Duration
