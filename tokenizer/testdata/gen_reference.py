@@ -4,10 +4,17 @@
 The reference is SentencePiece 0.1.97 (Debian's python3-sentencepiece, the C++
 library behind it). Run from anywhere, with the zstd command on PATH:
 
-    /usr/bin/python3 tokenizer/testdata/gen_reference.py
+    /usr/bin/python3 tokenizer/testdata/gen_reference.py [--train]
 
 It writes tokenizer/testdata/reference_<vocab>.json.gz for the embedded sp1024
-model (tokenizer/models/) and the sp8192 model kept here. Each file holds:
+model (tokenizer/models/) and the sp8192 model kept here, and
+reference_<variant>.json.gz for each small model in variants/ (see VARIANTS:
+trained here with other settings, so that the tests cover what the two real
+models do not: no byte fallback, a dummy prefix, whitespace as suffix,
+pieces with inner spaces, user-defined and unused pieces, other charsmaps,
+a denormalizer, self-test samples). The variant models are committed; they
+are retrained (deterministically, from the corpus) only with --train or when
+missing. Each reference file holds:
 
   cases    adversarial inputs (given as hex: some are not UTF-8) with the
            reference's ids, pieces, normalized text (the pieces joined, byte
@@ -19,6 +26,9 @@ model (tokenizer/models/) and the sp8192 model kept here. Each file holds:
            the val_bpb byte count of [BOS] + ids; full ids for a few documents;
   decode   id sequences (random and hand-made) with the reference's decoding.
 
+For the variants, sweep is present only where the charsmap differs from
+sp1024's, and corpus covers the first VARIANT_DOCS documents.
+
 SHA-256 is taken over the ids written in decimal, separated by single spaces
 (the format of `spm_encode --output_format=id` and `golf tokenize`).
 Invalid UTF-8 is passed to the reference as bytes, which is also what
@@ -27,6 +37,9 @@ Invalid UTF-8 is passed to the reference as bytes, which is also what
 
 import gzip
 import hashlib
+import re
+import shutil
+import tempfile
 import json
 import os
 import random
@@ -78,7 +91,7 @@ def count_bytes(lut, stream):
     for prev, tok in zip(stream, stream[1:]):
         if tok >= n:
             continue
-        prev_boundary = prev >= n or boundary[prev]
+        prev_boundary = prev < 0 or prev >= n or boundary[prev]  # bos_id -1: no BOS piece
         total += base[tok] + (1 if space[tok] and not prev_boundary else 0)
     return total
 
@@ -259,7 +272,9 @@ def decode_cases(sp, rng):
     n = sp.vocab_size()
     space = sp.piece_to_id("\u2581")
     the = sp.piece_to_id("\u2581the")
-    byte = lambda b: sp.piece_to_id("<0x%02X>" % b)
+    if sp.is_unknown(the):
+        the = sp.piece_to_id("the\u2581")  # whitespace as suffix
+    byte = lambda b: sp.piece_to_id("<0x%02X>" % b)  # the unknown id without byte pieces
     cases = [
         [],
         [sp.bos_id()],
@@ -283,6 +298,7 @@ def decode_cases(sp, rng):
     for _ in range(100):
         cases.append([byte(rng.choice([0x41, 0x20, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0xF0, 0x9F, 0x98, 0x80, 0xFF]))
                       if rng.random() < 0.8 else rng.randrange(n) for _ in range(rng.randint(1, 20))])
+    cases = [[i for i in ids if 0 <= i < n] for ids in cases]  # a model may lack BOS etc. (id -1)
     return [{"ids": ids, "text": sp.decode(ids)} for ids in cases]
 
 
@@ -291,11 +307,13 @@ def corpus_texts():
     return [json.loads(line)["text"] for line in raw.splitlines() if line.strip()]
 
 
-def generate(vocab, path, texts):
+def generate(vocab, path, texts, sweep=True, docs=None, tag=None):
     sp = spm.SentencePieceProcessor(model_file=path)
     lut = luts(sp)
     out = {"model": os.path.basename(path), "sentencepiece": spm.__version__,
            "vocab_size": sp.vocab_size(), "cases": [], "sweep": [], "corpus": [], "decode": []}
+    if docs is not None:
+        texts = texts[:docs]
     for name, data in adversarial_inputs():
         ids = sp.encode(data)
         pieces = [p.decode("utf-8") for p in sp.encode(data, out_type=str)]
@@ -309,7 +327,7 @@ def generate(vocab, path, texts):
             "decoded": sp.decode(ids),
             "bpb_bytes": count_bytes(lut, [sp.bos_id()] + ids),
         })
-    for start, chars in sweep_blocks():
+    for start, chars in (sweep_blocks() if sweep else []):
         for sep in ("", " "):
             ids = sp.encode(sep.join(chars).encode("utf-8", "surrogatepass"))
             out["sweep"].append({"start": start, "sep": sep, "tokens": len(ids), "sha256_16": ids_sha(ids)[:16]})
@@ -321,16 +339,169 @@ def generate(vocab, path, texts):
             entry["ids"] = ids
         out["corpus"].append(entry)
     out["decode"] = decode_cases(sp, random.Random(vocab))
-    dst = os.path.join(HERE, "reference_%d.json.gz" % vocab)
+    dst = os.path.join(HERE, "reference_%s.json.gz" % (tag or vocab))
     with gzip.GzipFile(dst, "wb", mtime=0) as f:
         f.write(json.dumps(out, ensure_ascii=False, indent=0).encode("utf-8"))
     print("wrote", dst, file=sys.stderr)
+
+
+# Variant models: name -> (trainer settings, edits applied to the trained
+# model's proto). All are BPE, trained on the corpus sentences.
+VARIANTS_DIR = os.path.join(HERE, "variants")
+VARIANT_DOCS = 40
+VARIANTS = {
+    # No byte fallback (runs of unknown characters become one <unk>), a dummy
+    # prefix, a custom unknown surface, NFKC without the nmt extras, digits
+    # merged, self-test samples the loader must verify.
+    "nobytes": (dict(vocab_size=600, normalization_rule_name="nfkc", add_dummy_prefix=True,
+                     byte_fallback=False, character_coverage=0.998, unk_surface="<?>",
+                     self_test_sample_size=20), []),
+    # Whitespace marks at the end of pieces, no whitespace clean-up, identity
+    # normalization, user-defined and control pieces, other special ids, a
+    # denormalizer.
+    "suffix": (dict(vocab_size=700, normalization_rule_name="identity", add_dummy_prefix=True,
+                    remove_extra_whitespaces=False, treat_whitespace_as_suffix=True, byte_fallback=True,
+                    user_defined_symbols="<sep>,hello,2021,x\u2581", control_symbols="<ctl>",
+                    unk_id=0, bos_id=-1, eos_id=1, pad_id=2, split_digits=True,
+                    denormalization_rule_tsv="DENORM"), []),
+    # Pieces that span spaces (no word splitting in training), whitespace-only
+    # pieces, NFKC with case folding.
+    "spans": (dict(vocab_size=900, normalization_rule_name="nmt_nfkc_cf", split_by_whitespace=False,
+                   allow_whitespace_only_pieces=True, byte_fallback=True, add_dummy_prefix=False,
+                   user_defined_symbols="New\u2581York"), []),
+    # nobytes with every 5th merged piece UNUSED (the encoder must undo such
+    # merges) and spaces left unescaped.
+    "unused": ("nobytes", ["unused", "noescape"]),
+}
+
+
+def sentences(texts):
+    """Training lines: the corpus split into sentences, each under spm's length limit."""
+    for t in texts:
+        for s in re.split(r"(?<=[.!?])\s+", t):
+            if 0 < len(s.encode()) < 4000:
+                yield s
+
+
+# A minimal protobuf reader/writer, enough to edit a ModelProto.
+def read_varint(b, i):
+    v = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return v, i
+
+
+def varint(v):
+    out = bytearray()
+    while True:
+        c = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(c | 0x80)
+        else:
+            out.append(c)
+            return bytes(out)
+
+
+def fields(b):
+    """Yields (number, wire type, raw value bytes) of a message's fields."""
+    i = 0
+    while i < len(b):
+        key, i = read_varint(b, i)
+        num, typ = key >> 3, key & 7
+        start = i
+        if typ == 0:
+            _, i = read_varint(b, i)
+            yield num, typ, b[start:i]
+        elif typ == 1:
+            i += 8
+            yield num, typ, b[start:i]
+        elif typ == 5:
+            i += 4
+            yield num, typ, b[start:i]
+        elif typ == 2:
+            n, i = read_varint(b, i)
+            yield num, typ, b[i:i + n]
+            i += n
+        else:
+            raise ValueError("unexpected wire type %d" % typ)
+
+
+def field(num, typ, value):
+    if typ == 2:
+        return varint(num << 3 | 2) + varint(len(value)) + value
+    return varint(num << 3 | typ) + value
+
+
+def edit_model(data, edits):
+    out = bytearray()
+    normal = 0
+    for num, typ, value in fields(data):
+        if num == 4 and edits:
+            continue  # self_test_data: the edits change the expected pieces
+        if num == 1 and "unused" in edits:  # a SentencePiece
+            sub = list(fields(value))
+            types = [read_varint(v, 0)[0] for n, t, v in sub if n == 3]
+            if not types or types[-1] == 1:  # NORMAL
+                normal += 1
+                if normal > 300 and normal % 5 == 0:
+                    sub = [f for f in sub if f[0] != 3] + [(3, 0, varint(5))]  # UNUSED
+            value = b"".join(field(n, t, v) for n, t, v in sub)
+        out += field(num, typ, value)
+    if "noescape" in edits:
+        # Fields of a repeated occurrence of a message merge into it: this
+        # sets normalizer_spec.escape_whitespaces = false.
+        out += field(3, 2, field(5, 0, varint(0)))
+    return bytes(out)
+
+
+def train_variants(texts):
+    os.makedirs(VARIANTS_DIR, exist_ok=True)
+    tmp = tempfile.mkdtemp()
+    try:
+        train_file = os.path.join(tmp, "sentences.txt")
+        with open(train_file, "w", encoding="utf-8") as f:
+            for s in sentences(texts):
+                f.write(s + "\n")
+        denorm = os.path.join(tmp, "denorm.tsv")
+        with open(denorm, "w") as f:
+            f.write("68 65 6C 6C 6F\t48 45 4C 4C 4F\n")  # hello -> HELLO
+            f.write("2581\t5F\n")  # a literal U+2581 -> _
+        for name, (settings, edits) in VARIANTS.items():
+            dst = os.path.join(VARIANTS_DIR, name + ".model")
+            if isinstance(settings, str):  # an edit of another variant
+                with open(os.path.join(VARIANTS_DIR, settings + ".model"), "rb") as f:
+                    data = edit_model(f.read(), edits)
+                spm.SentencePieceProcessor(model_proto=data)  # the reference must accept it
+                with open(dst, "wb") as f:
+                    f.write(data)
+                continue
+            args = dict(settings, input=train_file, model_prefix=os.path.join(tmp, name), model_type="bpe",
+                        num_threads=1, input_sentence_size=0, shuffle_input_sentence=False,
+                        minloglevel=2)
+            if args.get("denormalization_rule_tsv") == "DENORM":
+                args["denormalization_rule_tsv"] = denorm
+            spm.SentencePieceTrainer.train(**args)
+            shutil.copy(os.path.join(tmp, name + ".model"), dst)
+            print("trained", dst, file=sys.stderr)
+    finally:
+        shutil.rmtree(tmp)
 
 
 def main():
     texts = corpus_texts()
     for vocab, path in MODELS.items():
         generate(vocab, path, texts)
+    if "--train" in sys.argv or not all(os.path.exists(os.path.join(VARIANTS_DIR, n + ".model")) for n in VARIANTS):
+        train_variants(texts)
+    for name, (settings, _) in VARIANTS.items():
+        # The sweep checks a charsmap; sp1024's (nmt_nfkc) is swept already.
+        own_charsmap = isinstance(settings, dict) and settings["normalization_rule_name"] not in ("nmt_nfkc", "identity")
+        generate(0, os.path.join(VARIANTS_DIR, name + ".model"), texts, sweep=own_charsmap, docs=VARIANT_DOCS, tag=name)
 
 
 if __name__ == "__main__":
