@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
 )
@@ -45,7 +44,7 @@ func ExampleNewTrainer() {
 	if err != nil {
 		panic(err)
 	}
-	backend, _, err := compute.Open("go")
+	backend, _, err := train.OpenBackend("go")
 	if err != nil {
 		panic(err)
 	}
@@ -96,7 +95,7 @@ func ExampleLoadCheckpoint() {
 	if err != nil {
 		panic(err)
 	}
-	backend, _, err := compute.Open("go")
+	backend, _, err := train.OpenBackend("go")
 	if err != nil {
 		panic(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -373,6 +374,7 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 	stop := r.s.stopStep()
 	stopAfter := -1 // set when the wall clock runs out
 	stepTokens := int64(r.s.BatchTokens)
+	firstStep := r.step
 	meter := progress.New(r.opts.Progress, "train", "tokens", int64(max(stop-r.step, 0))*stepTokens)
 	t0 := time.Now()
 	for {
@@ -402,8 +404,15 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 		}
 		r.step++
 		r.tokens += stepTokens
-		meter.Add(stepTokens)
 		approx := r.trainTime + time.Since(t0)
+		if sched.MaxTime > 0 {
+			// Under a wall-clock cap the run ends with the clock, not at
+			// Iterations: size the progress total (and so its ETA) by the
+			// steps the remaining time allows at the mean step time.
+			left := float64(max(sched.MaxTime-approx, 0)) / (float64(approx) / float64(r.step))
+			meter.SetTotal(int64(min(float64(stop), float64(r.step)+math.Ceil(left))-float64(firstStep)) * stepTokens)
+		}
+		meter.Add(stepTokens)
 		r.history.Train = append(r.history.Train, TrainPoint{Step: r.step, TrainTimeMs: ms(approx), Loss: loss, LRScale: scale})
 		if r.s.LogEvery > 0 && (r.step <= 10 || r.step%r.s.LogEvery == 0 || stopAfter >= 0) {
 			r.logf("step:%d/%d train_loss:%.4f train_time:%.0fms step_avg:%.2fms",
@@ -484,6 +493,3 @@ func (r *runner) checkpoint() error {
 	r.logf("checkpoint:%s step:%d", dir, r.step)
 	return nil
 }
-
-// isPureGo reports whether b is gomlx's pure-Go backend.
-func isPureGo(b backends.Backend) bool { return b.String() == "go" }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/paramgolf/golf/data"
-	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
 )
@@ -40,7 +39,7 @@ func main() {
 	s.MaxSeconds = *maxSeconds
 
 	// ---- Backend: the GPU through XLA when there is one, else pure Go.
-	backend, desc, err := compute.Open("")
+	backend, desc, err := train.OpenBackend("")
 	check(err)
 	fmt.Println("backend:", desc)
 
@@ -94,13 +93,17 @@ func main() {
 	momentum := s.Optimizer.Momentum()
 	t0 := time.Now()
 	step := 0
-	for ; step < s.Iterations && time.Since(t0) < schedule.MaxTime; step++ {
-		elapsed := time.Since(t0)
-		loss, err := trainer.Step(ctx, nextStep(), schedule.LRScale(step, elapsed), momentum.At(step))
+	for step < s.Iterations {
+		loss, err := trainer.Step(ctx, nextStep(), schedule.LRScale(step, time.Since(t0)), momentum.At(step))
 		check(err)
-		if step < 10 || (step+1)%s.LogEvery == 0 {
-			ms := float64(time.Since(t0).Milliseconds())
-			fmt.Printf("step:%d/%d train_loss:%.4f train_time:%.0fms step_avg:%.2fms\n", step+1, s.Iterations, loss, ms, ms/float64(step+1))
+		step++
+		ms := float64(time.Since(t0).Milliseconds())
+		if step <= 10 || step%s.LogEvery == 0 {
+			fmt.Printf("step:%d/%d train_loss:%.4f train_time:%.0fms step_avg:%.2fms\n", step, s.Iterations, loss, ms, ms/float64(step))
+		}
+		if schedule.MaxTime > 0 && time.Since(t0) >= schedule.MaxTime {
+			fmt.Printf("stopping_early: wallclock_cap train_time:%.0fms step:%d/%d\n", ms, step, s.Iterations)
+			break
 		}
 	}
 

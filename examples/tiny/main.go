@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/paramgolf/golf/data"
-	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
 )
@@ -26,17 +25,14 @@ func main() {
 	check(err)
 
 	// The pure-Go backend: runs anywhere Go does.
-	backend, desc, err := compute.Open("go")
+	backend, desc, err := train.OpenBackend("go")
 	check(err)
 	fmt.Println("backend:", desc)
 
 	// Data: tokenize the embedded corpus into shards once, then stream them.
 	tok := tokenizer.Default()
 	dir := filepath.Join(os.TempDir(), "golf-example-tiny")
-	if _, err := data.ValFiles(dir); err != nil {
-		_, err = data.BuildDefault(ctx, dir, tok)
-		check(err)
-	}
+	check(train.EnsureDefaultData(ctx, dir, tok, os.Stdout))
 	trainFiles, err := data.TrainFiles(dir)
 	check(err)
 	valFiles, err := data.ValFiles(dir)
