@@ -416,3 +416,12 @@ func TestVariantsCoverSettings(t *testing.T) {
 	check("unused", "unused pieces", m.hasUnused && unused >= 50)
 	check("unused", "unescaped spaces", !m.normSpec.EscapeWhitespaces && m.Normalize("a  b") == " a b")
 }
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
