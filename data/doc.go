@@ -1,3 +1,35 @@
 // Package data reads and writes the challenge's token shard files, builds
 // shards from text, and streams training and validation batches from them.
+//
+// # Shard files
+//
+// A shard is the challenge's binary format (write_datafile in the export
+// script, load_data_shard in train_gpt.py), all little-endian:
+//
+//	offset  size      content
+//	0       4         int32 magic   = 20240520 (ShardMagic)
+//	4       4         int32 version = 1        (ShardVersion)
+//	8       4         int32 count   = number of tokens, 0 <= count < 2^31
+//	12      1012      int32 × 253 reserved, written as zero
+//	1024    2·count   uint16 token ids
+//
+// so the file is exactly 1024 + 2·count bytes. Readers (ReadShard,
+// OpenShard, LoadValidation, NewLoader) check the header size, magic,
+// version, the sign of count and the exact file size, and report a fault as
+// a *ShardError naming the file (errors.Is(err, ErrInvalidShard)); the
+// reserved words are not checked, as the reference does not check them.
+// Writers (WriteShard, ShardWriter) publish a shard under its final name only
+// when it is complete.
+//
+// A dataset is a directory of shards named fineweb_val_NNNNNN.bin (the
+// validation split) and fineweb_train_NNNNNN.bin (training), read in name
+// order (ValFiles, TrainFiles). Each split is one token stream: documents,
+// each a BOS token (id 1) followed by its text's ids, no EOS, concatenated;
+// a document may straddle two shards.
+//
+// # Batches
+//
+// NewLoader streams training batches with the semantics of the reference's
+// DistributedTokenLoader (see Loader), and LoadValidation returns the whole
+// validation stream cut to whole sequences plus one token.
 package data

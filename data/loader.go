@@ -1,0 +1,219 @@
+package data
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+)
+
+// Loader streams training batches with the semantics of the challenge's
+// DistributedTokenLoader (train_gpt.py). The training shards, in the order
+// given (sorted, as TrainFiles returns them), form one token stream that
+// wraps around to the first shard after the last. Each call to Next takes
+// the next contiguous chunk of world × (local+1) tokens from that stream,
+// where local = globalTokens / (world × accumSteps), and gives rank r the
+// span [r(local+1), (r+1)(local+1)) of it: local inputs and the same span
+// shifted by one as targets. Every rank of a run reads the same stream in
+// step, so their spans are disjoint and together cover each chunk; the last
+// token of a rank's span is seen only as a target.
+//
+// One shard is open at a time (memory-mapped, see OpenShard). A Loader is
+// not safe for concurrent use.
+type Loader struct {
+	files     []string
+	rank      int
+	worldSize int
+
+	fileIdx int    // index in files of the open shard
+	shard   *Shard // the open shard
+	pos     int    // next unread token of shard
+
+	span []uint16 // scratch: this rank's span of the last chunk
+	done *loaderResources
+}
+
+// loaderResources is what a Loader's cleanup releases when the Loader is
+// dropped without Close.
+type loaderResources struct{ shard *Shard }
+
+// LoaderState is a Loader's position in its stream: the index of the open
+// shard in the file list and the next token to read in it. It is what a
+// checkpoint stores (as JSON) so that a resumed run reads exactly the tokens
+// an uninterrupted one would. Shard is the open shard's base name, checked
+// on Restore when set.
+type LoaderState struct {
+	File  int    `json:"file"`
+	Pos   int64  `json:"pos"`
+	Shard string `json:"shard,omitempty"`
+}
+
+// NewLoader returns a loader over files for rank of worldSize ranks. It
+// opens the first shard at once, so a missing or invalid file fails here.
+func NewLoader(files []string, rank, worldSize int) (*Loader, error) {
+	if len(files) == 0 {
+		return nil, fmt.Errorf("data: loader: no training shards given")
+	}
+	if worldSize < 1 {
+		return nil, fmt.Errorf("data: loader: world size %d, want at least 1", worldSize)
+	}
+	if rank < 0 || rank >= worldSize {
+		return nil, fmt.Errorf("data: loader: rank %d outside [0, %d)", rank, worldSize)
+	}
+	l := &Loader{files: append([]string(nil), files...), rank: rank, worldSize: worldSize, done: &loaderResources{}}
+	if err := l.open(0); err != nil {
+		return nil, err
+	}
+	// A Loader hands out copies, never its mapping, so dropping it without
+	// Close can safely release the shard.
+	runtime.AddCleanup(l, func(r *loaderResources) {
+		if r.shard != nil {
+			r.shard.Close()
+		}
+	}, l.done)
+	return l, nil
+}
+
+// open makes files[i] the current shard, positioned at its start.
+func (l *Loader) open(i int) error {
+	s, err := OpenShard(l.files[i])
+	if err != nil {
+		return fmt.Errorf("data: loader: %w", err)
+	}
+	if l.shard != nil {
+		l.shard.Close()
+	}
+	l.shard, l.done.shard = s, s
+	l.fileIdx, l.pos = i, 0
+	return nil
+}
+
+// take visits the next n tokens of the stream in order, in up to as many
+// pieces as shards they span; off is each piece's offset within the n.
+func (l *Loader) take(n int, visit func(off int, piece []uint16)) error {
+	empty := 0 // shards opened in a row that held no tokens
+	for off := 0; off < n; {
+		avail := l.shard.Len() - l.pos
+		if avail <= 0 {
+			if empty >= len(l.files) {
+				return fmt.Errorf("data: loader: all %d training shards are empty", len(l.files))
+			}
+			if err := l.open((l.fileIdx + 1) % len(l.files)); err != nil {
+				return err
+			}
+			if l.shard.Len() == 0 {
+				empty++
+			} else {
+				empty = 0
+			}
+			continue
+		}
+		k := min(n-off, avail)
+		visit(off, l.shard.Tokens()[l.pos:l.pos+k])
+		l.pos += k
+		off += k
+	}
+	return nil
+}
+
+// BatchShape checks the arguments of Next and returns the tokens each rank
+// gets per call (local = globalTokens / (worldSize × accumSteps)) and the
+// rows of seqLen tokens they form.
+func BatchShape(globalTokens, seqLen, accumSteps, worldSize int) (local, rows int, err error) {
+	switch {
+	case seqLen < 1:
+		return 0, 0, fmt.Errorf("data: sequence length %d, want at least 1", seqLen)
+	case accumSteps < 1:
+		return 0, 0, fmt.Errorf("data: %d gradient accumulation steps, want at least 1", accumSteps)
+	case worldSize < 1:
+		return 0, 0, fmt.Errorf("data: world size %d, want at least 1", worldSize)
+	case globalTokens < 1:
+		return 0, 0, fmt.Errorf("data: global batch of %d tokens, want at least 1", globalTokens)
+	case globalTokens%(worldSize*accumSteps) != 0:
+		return 0, 0, fmt.Errorf("data: global batch of %d tokens does not divide evenly over %d ranks × %d accumulation steps", globalTokens, worldSize, accumSteps)
+	}
+	local = globalTokens / (worldSize * accumSteps)
+	if local%seqLen != 0 {
+		return 0, 0, fmt.Errorf("data: %d tokens per rank and micro-step (global batch %d / (%d ranks × %d accumulation steps)) is not a multiple of the sequence length %d",
+			local, globalTokens, worldSize, accumSteps, seqLen)
+	}
+	return local, local / seqLen, nil
+}
+
+// Next returns this rank's next micro-batch: inputs and targets, each
+// local = globalTokens/(worldSize × accumSteps) tokens as row-major
+// [local/seqLen, seqLen], with targets[i] the token after inputs[i] in the
+// stream. globalTokens must divide evenly over worldSize × accumSteps and the
+// per-rank share must be a multiple of seqLen. The returned slices are new on
+// every call.
+//
+// After an error the position is unspecified: Restore a saved State to go on.
+func (l *Loader) Next(globalTokens, seqLen, accumSteps int) (inputs, targets []int32, err error) {
+	if l.shard == nil {
+		return nil, nil, fmt.Errorf("data: loader: Next after Close")
+	}
+	local, _, err := BatchShape(globalTokens, seqLen, accumSteps, l.worldSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	span := local + 1
+	if cap(l.span) < span {
+		l.span = make([]uint16, span)
+	}
+	buf := l.span[:span]
+	lo, hi := l.rank*span, (l.rank+1)*span
+	err = l.take(span*l.worldSize, func(off int, piece []uint16) {
+		// Copy the part of piece that falls in [lo, hi).
+		a, b := max(off, lo), min(off+len(piece), hi)
+		if a < b {
+			copy(buf[a-lo:b-lo], piece[a-off:b-off])
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	inputs = make([]int32, local)
+	targets = make([]int32, local)
+	for i := range local {
+		inputs[i] = int32(buf[i])
+		targets[i] = int32(buf[i+1])
+	}
+	return inputs, targets, nil
+}
+
+// State returns the loader's position, for Restore.
+func (l *Loader) State() LoaderState {
+	return LoaderState{File: l.fileIdx, Pos: int64(l.pos), Shard: filepath.Base(l.files[l.fileIdx])}
+}
+
+// Restore moves the loader to a position State returned (possibly by
+// another Loader over the same files), so that the following calls to Next
+// return what they would have returned there.
+func (l *Loader) Restore(st LoaderState) error {
+	if st.File < 0 || st.File >= len(l.files) {
+		return fmt.Errorf("data: loader: restore: shard index %d outside the %d training shards", st.File, len(l.files))
+	}
+	if st.Shard != "" && st.Shard != filepath.Base(l.files[st.File]) {
+		return fmt.Errorf("data: loader: restore: the state is for shard %s, but shard %d is %s", st.Shard, st.File, l.files[st.File])
+	}
+	if l.shard == nil || l.fileIdx != st.File {
+		if err := l.open(st.File); err != nil {
+			return fmt.Errorf("data: loader: restore: %w", err)
+		}
+	}
+	if st.Pos < 0 || st.Pos > int64(l.shard.Len()) {
+		return fmt.Errorf("data: loader: restore: position %d outside shard %s of %d tokens", st.Pos, l.files[st.File], l.shard.Len())
+	}
+	l.pos = int(st.Pos)
+	return nil
+}
+
+// Close releases the open shard. The loader cannot be used afterwards,
+// except to Restore it.
+func (l *Loader) Close() error {
+	if l.shard == nil {
+		return nil
+	}
+	err := l.shard.Close()
+	l.shard, l.done.shard = nil, nil
+	return err
+}
