@@ -11,7 +11,11 @@ import (
 
 // Fuzz targets. Run each for a while with, e.g.:
 //
-//	go test ./tokenizer -run XXX -fuzz FuzzEncode -fuzztime 60s
+//	go test ./tokenizer -run XXX -fuzz FuzzEncode -fuzztime 60s -fuzzminimizetime 2s
+//
+// (The short minimization time matters: minimizing a new interesting input
+// of several kilobytes, such as a whole model, otherwise stalls the run for
+// up to a minute at a time.)
 
 // FuzzParse feeds arbitrary bytes to the .model reader: it must return a
 // model or an error naming the input, never panic; a model it accepts must

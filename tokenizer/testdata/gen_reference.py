@@ -14,7 +14,9 @@ models do not: no byte fallback, a dummy prefix, whitespace as suffix,
 pieces with inner spaces, user-defined and unused pieces, other charsmaps,
 a denormalizer, self-test samples). The variant models are committed; they
 are retrained (deterministically, from the corpus) only with --train or when
-missing. Each reference file holds:
+missing (a retrained model may differ in its self-test samples, which the
+trainer draws at random, so retraining changes the committed files). Each
+reference file holds:
 
   cases    adversarial inputs (given as hex: some are not UTF-8) with the
            reference's ids, pieces, normalized text (the pieces joined, byte
