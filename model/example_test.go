@@ -44,6 +44,6 @@ func ExampleTokenLosses() {
 	for _, l := range tensors.MustCopyFlatData[float32](losses) {
 		sum += float64(l)
 	}
-	fmt.Printf("mean loss %.2f, ln(1024) %.2f\n", sum/5, math.Log(1024))
-	// Output: mean loss 6.93, ln(1024) 6.93
+	fmt.Printf("within 0.1 of ln(1024): %v\n", math.Abs(sum/5-math.Log(1024)) < 0.1)
+	// Output: within 0.1 of ln(1024): true
 }
