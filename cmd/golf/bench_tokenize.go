@@ -36,7 +36,7 @@ func runBenchTokenize(ctx context.Context, env *cliEnv, args []string) error {
 	if *runs < 1 {
 		return fmt.Errorf("%w: --runs must be at least 1", errUsage)
 	}
-	m, err := tokenizerFromFlag(*modelPath)
+	m, err := loadTokenizer(*modelPath)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func runTokenize(ctx context.Context, env *cliEnv, args []string) error {
 	if fs.NArg() > 1 {
 		return fmt.Errorf("%w: at most one input file, got %v", errUsage, fs.Args())
 	}
-	m, err := tokenizerFromFlag(*modelPath)
+	m, err := loadTokenizer(*modelPath)
 	if err != nil {
 		return err
 	}
@@ -44,15 +44,6 @@ func runTokenize(ctx context.Context, env *cliEnv, args []string) error {
 		err = fmt.Errorf("writing output: %w", ferr)
 	}
 	return err
-}
-
-// tokenizerFromFlag returns the model at path, or the embedded sp1024 when path
-// is empty.
-func tokenizerFromFlag(path string) (*tokenizer.Model, error) {
-	if path == "" {
-		return tokenizer.Default(), nil
-	}
-	return tokenizer.Load(path)
 }
 
 // openInput opens the named file, or standard input for "" and "-".
