@@ -1,8 +1,10 @@
 package model
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"weak"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -18,11 +20,16 @@ import (
 // How: every matmul of the model is created by MatMulNT or MatMulNN below,
 // which record the node's layout in a side table, and the registered
 // gradient of DotGeneral nodes (graph.VJPRegistration, an exported map meant
-// to be replaceable) is wrapped once: nodes found in the table get
-// matmul-built gradients, every other DotGeneral keeps gomlx's own. The
-// alternative, custom-gradient identities around a stop-gradient product,
-// needs the incoming gradient smuggled between two identities through a
-// closure; the table is plainer and touches no private state.
+// to be replaceable) is wrapped once, at package initialisation (before any
+// goroutine can be building gradients): nodes found in the table get
+// matmul-built gradients, every other DotGeneral keeps gomlx's own, so the
+// process-wide change alters no one else's graphs. The table holds weak
+// references and drops an entry when its node is collected, so it never
+// keeps a finished graph alive. The alternative, custom-gradient identities
+// around a stop-gradient product, adds a reduction over both operands to
+// every forward pass and depends on the order in which gomlx visits nodes
+// backwards to hand the output's gradient to the operands; the table adds
+// nothing to the graph.
 
 // matmulLayout is how a recorded DotGeneral node multiplies its operands.
 type matmulLayout int
@@ -33,36 +40,36 @@ const (
 )
 
 var (
-	matmulNodes     sync.Map // *graph.Node -> matmulLayout
-	installGradOnce sync.Once
+	matmulNodes     sync.Map // weak.Pointer[graph.Node] -> matmulLayout
 	builtinGradient atomic.Bool
 )
 
-// UseBuiltinMatmulGradient makes matmuls built from now on use gomlx's own
-// DotGeneral gradient (on) or the matmul-built one (off, the default). It
-// exists to compare the two — same values, very different cost — in tests
-// and benchmarks; models should leave it off.
+func init() {
+	builtin := graph.VJPRegistration[graph.NodeTypeDotGeneral]
+	graph.VJPRegistration[graph.NodeTypeDotGeneral] = func(node *graph.Node, v []*graph.Node, outShape shapes.Shape) []*graph.Node {
+		if layout, ok := matmulNodes.Load(weak.Make(node)); ok {
+			return matmulGradient(node, v[0], layout.(matmulLayout))
+		}
+		return builtin(node, v, outShape)
+	}
+}
+
+// UseBuiltinMatmulGradient makes matmuls built from now on, by any goroutine
+// of the process, use gomlx's own DotGeneral gradient (on) or the
+// matmul-built one (off, the default). It exists to compare the two — same
+// values, very different cost — in tests and benchmarks; models should leave
+// it off.
 func UseBuiltinMatmulGradient(on bool) { builtinGradient.Store(on) }
 
 // record marks y as a matmul of the given layout, unless the built-in
 // gradient was asked for.
 func record(y *graph.Node, layout matmulLayout) {
-	if !builtinGradient.Load() {
-		matmulNodes.Store(y, layout)
+	if builtinGradient.Load() {
+		return
 	}
-}
-
-// installMatmulGradient wraps gomlx's DotGeneral gradient (once per process).
-func installMatmulGradient() {
-	installGradOnce.Do(func() {
-		builtin := graph.VJPRegistration[graph.NodeTypeDotGeneral]
-		graph.VJPRegistration[graph.NodeTypeDotGeneral] = func(node *graph.Node, v []*graph.Node, outShape shapes.Shape) []*graph.Node {
-			if layout, ok := matmulNodes.Load(node); ok {
-				return matmulGradient(node, v[0], layout.(matmulLayout))
-			}
-			return builtin(node, v, outShape)
-		}
-	})
+	key := weak.Make(y)
+	matmulNodes.Store(key, layout)
+	runtime.AddCleanup(y, func(k weak.Pointer[graph.Node]) { matmulNodes.Delete(k) }, key)
 }
 
 // batchAxes returns [0, 1, ..., rank-3]: every axis but the last two.
@@ -79,7 +86,6 @@ func batchAxes(rank int) []int {
 // [out, in] and a activations [tokens, in] this is PyTorch's F.linear. Its
 // gradients are matmuls: da = g·b, db = gᵀ·a.
 func MatMulNT(a, b *graph.Node) *graph.Node {
-	installMatmulGradient()
 	r := a.Rank()
 	y := graph.DotGeneral(a, []int{r - 1}, batchAxes(r), b, []int{r - 1}, batchAxes(r))
 	record(y, layoutNT)
@@ -90,7 +96,6 @@ func MatMulNT(a, b *graph.Node) *graph.Node {
 // axes: a [..., M, K], b [..., K, N] -> [..., M, N]. Its gradients are
 // matmuls: da = g·bᵀ, db = aᵀ·g.
 func MatMulNN(a, b *graph.Node) *graph.Node {
-	installMatmulGradient()
 	r := a.Rank()
 	y := graph.DotGeneral(a, []int{r - 1}, batchAxes(r), b, []int{r - 2}, batchAxes(r))
 	record(y, layoutNN)

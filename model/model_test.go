@@ -3,8 +3,10 @@ package model
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -518,5 +520,29 @@ func TestInputGrams(t *testing.T) {
 	}
 	if s := out[3].Shape(); !s.Equal(shapes.Make(dtypes.Float32, d, d)) {
 		t.Errorf("tok_emb Gram shape %s", s)
+	}
+}
+
+// TestMatmulTableForgetsCollectedGraphs: the side table of recorded matmuls
+// must not keep finished graphs alive.
+func TestMatmulTableForgetsCollectedGraphs(t *testing.T) {
+	count := func() int {
+		n := 0
+		matmulNodes.Range(func(_, _ any) bool { n++; return true })
+		return n
+	}
+	for range 3 {
+		cfg := microConfig()
+		_ = tokenLosses(t, cfg, randomWeights(cfg, 1), randomTokens(8, 40, 1), randomTokens(8, 40, 2), 1, 8)
+	}
+	if count() == 0 {
+		t.Fatal("building the model recorded no matmuls")
+	}
+	for range 5 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := count(); n > 0 {
+		t.Errorf("%d matmul nodes still recorded after their graphs were collected", n)
 	}
 }
