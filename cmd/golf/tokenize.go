@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
+	"github.com/paramgolf/golf/internal/progress"
 	"github.com/paramgolf/golf/tokenizer"
 )
 
@@ -33,27 +35,42 @@ func runTokenize(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	in, name, closeIn, err := openInput(env, fs.Arg(0))
+	in, name, size, closeIn, err := openInput(env, fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	defer closeIn()
+	// Progress goes to stderr, and only for work that lasts: a short run
+	// prints nothing but its ids, as spm_encode.
+	meter := progress.New(env.stderr, "tokenize", "bytes", size)
+	start := time.Now()
 	out := bufio.NewWriterSize(env.stdout, 256<<10)
-	_, err = m.EncodeLines(ctx, out, in, tokenizer.LinesOptions{Name: name, JSONL: *jsonl, Pieces: *pieces})
+	_, err = m.EncodeLines(ctx, out, in, tokenizer.LinesOptions{Name: name, JSONL: *jsonl, Pieces: *pieces, Progress: meter.Add})
 	if ferr := out.Flush(); err == nil && ferr != nil {
 		err = fmt.Errorf("writing output: %w", ferr)
+	}
+	if err == nil && time.Since(start) >= progressAfter {
+		meter.Done()
 	}
 	return err
 }
 
-// openInput opens the named file, or standard input for "" and "-".
-func openInput(env *cliEnv, path string) (r io.Reader, name string, closeFn func(), err error) {
+// progressAfter is how long tokenizing must have taken for its final
+// progress line to be worth printing (the meter's own interval).
+const progressAfter = 2 * time.Second
+
+// openInput opens the named file, or standard input for "" and "-". size
+// is the file's size when known (for progress), else 0.
+func openInput(env *cliEnv, path string) (r io.Reader, name string, size int64, closeFn func(), err error) {
 	if path == "" || path == "-" {
-		return env.stdin, "standard input", func() {}, nil
+		return env.stdin, "standard input", 0, func() {}, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", 0, nil, err
 	}
-	return f, path, func() { f.Close() }, nil
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	return f, path, size, func() { f.Close() }, nil
 }
