@@ -546,3 +546,18 @@ func TestMatmulTableForgetsCollectedGraphs(t *testing.T) {
 		t.Errorf("%d matmul nodes still recorded after their graphs were collected", n)
 	}
 }
+
+func TestRoundHalfEven(t *testing.T) {
+	in := []float32{-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49, -0.51, 3.7, -126.5, 126.5}
+	out, err := execN(t, func(x *graph.Node) []*graph.Node { return []*graph.Node{roundHalfEven(x)} },
+		tensors.FromFlatDataAndDimensions(in, len(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tensors.MustCopyFlatData[float32](out[0])
+	for i, x := range in {
+		if want := float32(math.RoundToEven(float64(x))); got[i] != want {
+			t.Errorf("round(%v) = %v, want %v", x, got[i], want)
+		}
+	}
+}

@@ -53,8 +53,28 @@ func fakeQuant(ctx *mlctx.Context, g *graph.Graph, q *QATConfig, w *Node) *Node 
 	zero := graph.ScalarZero(g, dtypes.Float32)
 	scale = graph.Where(graph.GreaterThan(scale, zero), scale, graph.OnesLike(scale))
 	lim := graph.Scalar(g, dtypes.Float32, qmax)
-	qv := graph.Round(graph.Div(ws, scale))
+	qv := roundHalfEven(graph.Div(ws, scale))
 	qv = graph.Min(graph.Max(qv, graph.Neg(lim)), lim)
 	delta := graph.StopGradient(graph.Sub(graph.Mul(qv, scale), ws))
 	return graph.Add(w, graph.Mul(enabled, delta))
+}
+
+// roundHalfEven rounds to the nearest integer, ties to even, as torch.round
+// and the quant package do (graph.Round sends ties away from zero):
+//
+//	f = floor(x); d = x - f
+//	r = f + [d > 1/2] + [d = 1/2 and f odd]
+//
+// exact in float32 for the small magnitudes quantization produces.
+func roundHalfEven(x *Node) *Node {
+	g := x.Graph()
+	one := graph.OnesLike(x)
+	zero := graph.ZerosLike(x)
+	half := graph.Scalar(g, x.DType(), 0.5)
+	f := graph.Floor(x)
+	d := graph.Sub(x, f)
+	odd := graph.Sub(f, graph.MulScalar(graph.Floor(graph.DivScalar(f, 2)), 2)) // 1 when f is odd
+	up := graph.Where(graph.GreaterThan(d, half), one, zero)
+	tie := graph.Where(graph.Equal(d, half), odd, zero)
+	return graph.Add(f, graph.Add(up, tie))
 }
