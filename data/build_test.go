@@ -46,6 +46,12 @@ func loadModel(t testing.TB, name string) *tokenizer.Model {
 	return nil
 }
 
+// The tokenizer is what Build and InspectShard take.
+var (
+	_ Encoder    = (*tokenizer.Model)(nil)
+	_ Vocabulary = (*tokenizer.Model)(nil)
+)
+
 // refDocs returns the texts of testdata/docs.jsonl.
 func refDocs(t testing.TB) []string {
 	t.Helper()
