@@ -28,7 +28,6 @@ type Loader struct {
 	shard   *Shard // the open shard
 	pos     int    // next unread token of shard
 
-	span []uint16 // scratch: this rank's span of the last chunk
 	done *loaderResources
 }
 
@@ -144,40 +143,59 @@ func BatchShape(globalTokens, seqLen, accumSteps, worldSize int) (local, rows in
 // [local/seqLen, seqLen], with targets[i] the token after inputs[i] in the
 // stream. globalTokens must divide evenly over worldSize × accumSteps and the
 // per-rank share must be a multiple of seqLen. The returned slices are new on
-// every call.
+// every call (NextInto reuses the caller's).
 //
 // After an error the position is unspecified: Restore a saved State to go on.
 func (l *Loader) Next(globalTokens, seqLen, accumSteps int) (inputs, targets []int32, err error) {
-	if l.shard == nil {
-		return nil, nil, fmt.Errorf("data: loader: Next after Close")
-	}
 	local, _, err := BatchShape(globalTokens, seqLen, accumSteps, l.worldSize)
 	if err != nil {
 		return nil, nil, err
 	}
-	span := local + 1
-	if cap(l.span) < span {
-		l.span = make([]uint16, span)
-	}
-	buf := l.span[:span]
-	lo, hi := l.rank*span, (l.rank+1)*span
-	err = l.take(span*l.worldSize, func(off int, piece []uint16) {
-		// Copy the part of piece that falls in [lo, hi).
-		a, b := max(off, lo), min(off+len(piece), hi)
-		if a < b {
-			copy(buf[a-lo:b-lo], piece[a-off:b-off])
-		}
-	})
-	if err != nil {
+	buf := make([]int32, 2*local)
+	inputs, targets = buf[:local:local], buf[local:]
+	if err := l.NextInto(inputs, targets, globalTokens, seqLen, accumSteps); err != nil {
 		return nil, nil, err
 	}
-	inputs = make([]int32, local)
-	targets = make([]int32, local)
-	for i := range local {
-		inputs[i] = int32(buf[i])
-		targets[i] = int32(buf[i+1])
-	}
 	return inputs, targets, nil
+}
+
+// NextInto is Next writing into inputs and targets, which must each hold
+// exactly the per-rank share of tokens; it allocates nothing.
+func (l *Loader) NextInto(inputs, targets []int32, globalTokens, seqLen, accumSteps int) error {
+	if l.shard == nil {
+		return fmt.Errorf("data: loader: Next after Close")
+	}
+	local, _, err := BatchShape(globalTokens, seqLen, accumSteps, l.worldSize)
+	if err != nil {
+		return err
+	}
+	if len(inputs) != local || len(targets) != local {
+		return fmt.Errorf("data: loader: NextInto needs inputs and targets of %d tokens, got %d and %d", local, len(inputs), len(targets))
+	}
+	// This rank's span of the chunk is [lo, lo+local+1): span position j is
+	// inputs[j] (j < local) and targets[j-1] (j > 0).
+	lo := l.rank * (local + 1)
+	return l.take((local+1)*l.worldSize, func(off int, piece []uint16) {
+		a, b := max(off, lo), min(off+len(piece), lo+local+1)
+		if a >= b {
+			return
+		}
+		src := piece[a-off : b-off]
+		j := a - lo
+		if n := min(len(src), local-j); n > 0 {
+			dst := inputs[j : j+n]
+			for i, t := range src[:n] {
+				dst[i] = int32(t)
+			}
+		}
+		if j == 0 {
+			src, j = src[1:], 1
+		}
+		dst := targets[j-1 : j-1+len(src)]
+		for i, t := range src {
+			dst[i] = int32(t)
+		}
+	})
 }
 
 // State returns the loader's position, for Restore.

@@ -189,6 +189,28 @@ func TestLoaderResumeEqualsUninterrupted(t *testing.T) {
 	}
 }
 
+func TestLoaderNextIntoEqualsNext(t *testing.T) {
+	files, _ := writeShards(t, t.TempDir(), "fineweb_train", 7, 0, 12, 5)
+	a, _ := NewLoader(files, 1, 3)
+	b, _ := NewLoader(files, 1, 3)
+	in, tg := make([]int32, 2), make([]int32, 2)
+	for call := range 20 {
+		wantIn, wantTg, err := a.Next(12, 2, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.NextInto(in, tg, 12, 2, 2); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(in, wantIn) || !slices.Equal(tg, wantTg) {
+			t.Fatalf("call %d: NextInto %v %v, Next %v %v", call, in, tg, wantIn, wantTg)
+		}
+	}
+	if err := b.NextInto(make([]int32, 3), tg, 12, 2, 2); err == nil || !strings.Contains(err.Error(), "of 2 tokens, got 3 and 2") {
+		t.Errorf("wrong length: %v", err)
+	}
+}
+
 func TestLoaderStateJSON(t *testing.T) {
 	files, _ := writeShards(t, t.TempDir(), "fineweb_train", 10, 10)
 	l, err := NewLoader(files, 0, 1)
