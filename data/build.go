@@ -374,6 +374,9 @@ func build(ctx context.Context, opt BuildOptions, tmp string) (*Manifest, error)
 			if docs < int64(opt.ValDocs) {
 				s = splits[0]
 			}
+			in := &m.Inputs[b.input[i]]
+			in.Docs++
+			in.TextBytes += int64(len(b.texts[i]))
 			if err := s.writeDoc(toks, int64(len(b.texts[i]))); err != nil {
 				return nil, fmt.Errorf("data: build: %w", err)
 			}
@@ -418,9 +421,14 @@ func docPlace(in Input, line, index int64) string {
 // readBatches reads every input's documents into batches, starts their
 // encoding (at most opt.Workers at once) and queues them in order. It stops
 // at the first error (queued as a failed batch) or when ctx is done, and
-// closes queue. It fills infos (read by Build only after queue is closed).
+// closes queue. It describes each input in infos[i] (name, format,
+// compression) before queueing any of its documents.
 func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue chan<- *docBatch) {
 	defer close(queue)
+	jsonl := make([]bool, len(opt.Inputs)) // by input: documents are JSONL lines to decode
+	for i, in := range opt.Inputs {
+		jsonl[i] = formatFor(opt.Format, in.Name) == FormatJSONL
+	}
 	sem := make(chan struct{}, opt.Workers)
 	send := func(b *docBatch) bool {
 		select {
@@ -445,6 +453,14 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 		go func() {
 			defer func() { <-sem }()
 			defer close(b.done)
+			for j, raw := range b.texts {
+				if !jsonl[b.input[j]] {
+					continue
+				}
+				if b.texts[j], b.err = decodeJSONL(opt.Inputs[b.input[j]].Name, b.line[j], raw); b.err != nil {
+					return
+				}
+			}
 			b.ids, b.err = opt.Encoder.EncodeAll(ctx, b.texts)
 			if b.err == nil && len(b.ids) != len(b.texts) {
 				b.err = fmt.Errorf("tokenizer %s returned %d encodings for %d documents", opt.Encoder.Name(), len(b.ids), len(b.texts))
@@ -460,6 +476,9 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 			fail(err)
 			return
 		}
+		// Build counts documents and text as it writes them; the reader
+		// only describes the input, before any of its documents is queued.
+		infos[i].Name, infos[i].Format, infos[i].Compression = info.Name, info.Format, info.Compression
 		var counted int64
 		for {
 			if ctx.Err() != nil {
@@ -475,8 +494,6 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 				fail(err)
 				return
 			}
-			info.Docs++
-			info.TextBytes += int64(len(text))
 			b.texts = append(b.texts, text)
 			b.input = append(b.input, i)
 			b.line = append(b.line, line)
@@ -493,7 +510,6 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 		}
 		closeFn()
 		b.rawBytes += counter.n - counted
-		infos[i] = info
 	}
 	if len(b.texts) > 0 || b.rawBytes > 0 {
 		emit(b)

@@ -137,7 +137,8 @@ func trimNewline(b []byte) []byte {
 }
 
 // next returns the next document and the line it starts on (1-based; 0 for
-// a whole-file document), or io.EOF after the last one.
+// a whole-file document), or io.EOF after the last one. A JSONL document
+// comes back as its undecoded line (see decodeJSONL).
 func (d *docReader) next() (string, int64, error) {
 	if d.done {
 		return "", 0, io.EOF
@@ -157,6 +158,8 @@ func (d *docReader) next() (string, int64, error) {
 	}
 }
 
+// nextJSONL returns the next non-blank line, still JSON: decoding it is left
+// to decodeJSONL, so that Build can decode lines in parallel.
 func (d *docReader) nextJSONL() (string, int64, error) {
 	for {
 		line, err := d.readLine()
@@ -169,12 +172,18 @@ func (d *docReader) nextJSONL() (string, int64, error) {
 		if isBlank(line) {
 			continue
 		}
-		text, err := jsonlText(line)
-		if err != nil {
-			return "", 0, fmt.Errorf("%s: line %d: %w", d.name, d.line, err)
-		}
-		return text, d.line, nil
+		return string(line), d.line, nil
 	}
+}
+
+// decodeJSONL returns the document of a JSONL line that nextJSONL returned;
+// name and line place it in errors.
+func decodeJSONL(name string, line int64, record string) (string, error) {
+	text, err := jsonlText([]byte(record))
+	if err != nil {
+		return "", fmt.Errorf("%s: line %d: %w", name, line, err)
+	}
+	return text, nil
 }
 
 // jsonlText returns the "text" string of one JSONL record. The key must be

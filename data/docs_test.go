@@ -32,6 +32,11 @@ func readAllDocs(name string, input []byte, format Format, blocks bool) ([]strin
 		if err != nil {
 			return docs, lines, err
 		}
+		if format == FormatJSONL {
+			if text, err = decodeJSONL(name, line, text); err != nil {
+				return docs, lines, err
+			}
+		}
 		docs = append(docs, text)
 		lines = append(lines, line)
 	}
