@@ -202,22 +202,15 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	return ck, nil
 }
 
-// checkWeights verifies that w holds exactly cfg's parameters, by name and
-// shape, in order.
+// checkWeights verifies that w holds exactly cfg's parameters
+// (model.CheckWeights) and in cfg's order, the order the files keep.
 func checkWeights(cfg model.Config, w model.Weights) error {
-	specs := cfg.Params()
-	if len(w) != len(specs) {
-		return fmt.Errorf("%d tensors, the config has %d parameters", len(w), len(specs))
+	if err := model.CheckWeights(cfg, w); err != nil {
+		return err
 	}
-	for i, s := range specs {
+	for i, s := range cfg.Params() {
 		if w[i].Name != s.Name {
-			return fmt.Errorf("tensor %d is %q, want %q", i, w[i].Name, s.Name)
-		}
-		if fmt.Sprint(w[i].Shape) != fmt.Sprint(s.Shape) {
-			return fmt.Errorf("%q has shape %v, want %v", s.Name, w[i].Shape, s.Shape)
-		}
-		if err := w[i].Validate(); err != nil {
-			return err
+			return fmt.Errorf("tensor %d is %q, the model's parameter %d is %q", i, w[i].Name, i, s.Name)
 		}
 	}
 	return nil

@@ -108,8 +108,24 @@ func newEvaluator(backend backends.Backend, ctx *mlctx.Context, lossFn tokenLoss
 	return &evaluator{exec: exec, rows: rows, seq: seqLen}, nil
 }
 
-// defaultEvalRows is the number of windows per graph call: about 64k tokens.
-func defaultEvalRows(seqLen int) int { return max(1, 65536/max(seqLen, 1)) }
+// evalRows is the number of windows per graph call for scoring a stream of
+// n tokens: opts.BatchRows, or about 64k tokens' worth, but never more than
+// the windows there are (a short stream would otherwise pay for a padded
+// batch). It also reports settings planWindows rejects.
+func evalRows(opts EvalOptions, n int) (int, error) {
+	if n < 2 {
+		return 0, fmt.Errorf("eval: need at least 2 validation tokens, got %d", n)
+	}
+	ws, err := planWindows(n-1, opts.SeqLen, opts.Stride)
+	if err != nil {
+		return 0, err
+	}
+	rows := opts.BatchRows
+	if rows <= 0 {
+		rows = max(1, 65536/opts.SeqLen)
+	}
+	return min(rows, len(ws)), nil
+}
 
 // run scores tokens (a stream of total+1 tokens) window by window. Per-token
 // losses come back to the host and are summed there in float64: the pure-Go

@@ -5,9 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/paramgolf/golf/model"
@@ -46,9 +44,9 @@ func Evaluate(ctx context.Context, backend backends.Backend, cfg model.Config, w
 	if err := model.LoadWeights(mc, cfg, weights); err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
-	rows := opts.BatchRows
-	if rows <= 0 {
-		rows = defaultEvalRows(opts.SeqLen)
+	rows, err := evalRows(opts, len(valTokens))
+	if err != nil {
+		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
 	ev, err := newEvaluator(backend, mc, modelLossFn(cfg), rows, opts.SeqLen)
 	if err != nil {
@@ -102,28 +100,23 @@ func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 		vocab:  cfg.VocabSize,
 		lossFn: modelLossFn(cfg),
 		params: params,
-		init: func(b backends.Backend, ctx *mlctx.Context, seed int64) error {
-			return initModel(b, ctx, cfg, seed)
+		init: func(_ backends.Backend, ctx *mlctx.Context, seed int64) error {
+			return initModel(ctx, cfg, seed)
 		},
 		weights: func(ctx *mlctx.Context) (model.Weights, error) { return model.WeightsFromContext(ctx, cfg) },
 		load:    func(ctx *mlctx.Context, w model.Weights) error { return model.LoadWeights(ctx, cfg, w) },
 	}, nil
 }
 
-// initModel creates cfg's variables in ctx with the model's own initializers,
-// seeded by seed, by building (not running) its loss graph once and then
-// initialising the variables.
-func initModel(backend backends.Backend, ctx *mlctx.Context, cfg model.Config, seed int64) (err error) {
-	defer recoverGraphPanic("initialise model", &err)
-	ctx.SetParam(mlctx.ParamInitialSeed, seed)
-	if err := ctx.ResetRNGState(); err != nil {
+// initModel gives cfg's parameters in ctx their initial values for seed:
+// model.InitWeights, computed on the host, so the same seed starts the same
+// model on every backend.
+func initModel(ctx *mlctx.Context, cfg model.Config, seed int64) error {
+	w, err := model.InitWeights(cfg, seed)
+	if err != nil {
 		return err
 	}
-	g := graph.NewGraph(backend, "init")
-	defer g.Finalize()
-	in := graph.Parameter(g, "inputs", shapes.Make(dtypes.Int32, 1, 1))
-	model.TokenLosses(ctx, cfg, in, in)
-	return ctx.InitializeVariables(backend, nil)
+	return model.LoadWeights(ctx, cfg, w)
 }
 
 // TrainFLOPsPerToken estimates training arithmetic per token: 6 per

@@ -168,6 +168,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	defer r.tr.Close()
+	defer r.loader.Close()
 	if ck != nil {
 		if err := r.restore(ck); err != nil {
 			return nil, fmt.Errorf("train: resume from %s: %w", o.Resume, err)
@@ -266,6 +267,7 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	r.micro, r.accum = r.s.MicroBatch(capTokens)
 	if r.tr, err = NewTrainer(r.backend, r.cfg, r.s.Optimizer, TrainerOptions{AccumSteps: r.accum, Seed: r.s.Seed}); err != nil {
+		r.loader.Close()
 		return fmt.Errorf("train: %w", err)
 	}
 	r.logf("backend:%s", r.desc)

@@ -27,15 +27,29 @@ func writeShards(t testing.TB, vocab int) string {
 	return dir
 }
 
-// smallRun returns options for a seconds-long run of the tiny model.
-func smallRun(t *testing.T, dataDir string) Options {
+// smallModel is the tiny preset's GPT narrowed to 2 blocks of width 64, so
+// that the run tests compile and step in seconds.
+func smallModel(t testing.TB) model.Config {
 	t.Helper()
-	cfg, s, err := PresetSettings("tiny")
+	cfg, err := model.Preset("tiny")
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.NumLayers, cfg.ModelDim, cfg.NumHeads, cfg.NumKVHeads, cfg.MLPHidden = 2, 64, 2, 1, 128
+	return cfg
+}
+
+// smallRun returns options for a seconds-long, step-counted (no wall-clock
+// cap: reproducible) run of the small model.
+func smallRun(t *testing.T, dataDir string) Options {
+	t.Helper()
+	_, s, err := PresetSettings("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := smallModel(t)
 	s.BatchTokens, s.SeqLen, s.MicroBatchTokens = 512, 64, 256
-	s.Iterations, s.Warmdown, s.WarmupSteps = 6, 3, 1
+	s.Iterations, s.Warmdown, s.WarmupSteps, s.MaxSeconds = 6, 3, 1, 0
 	s.ValEvery, s.LogEvery, s.ValTokens, s.EvalBatchTokens = 3, 1, 1024, 512
 	return Options{Settings: s, Model: cfg, DataDir: dataDir, Backend: goBackend(t), OutDir: t.TempDir()}
 }
@@ -152,6 +166,41 @@ func TestRunStopsOnNaN(t *testing.T) {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// Under a wall-clock cap the run stops on time, not at Iterations, and the
+// learning rate falls towards zero as the clock runs out (the reference's
+// lr_mul); a cap of zero steps' worth still runs one step and evaluates.
+func TestRunWallClockCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the small model")
+	}
+	opts := smallRun(t, writeShards(t, 1024))
+	opts.Iterations, opts.Warmdown, opts.ValEvery, opts.MaxSeconds = 100000, 100000, 0, 1.5
+	res, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StoppedBy != "wallclock" || res.Steps < 1 || res.Steps >= opts.Iterations || res.TrainTimeMs < 1500 {
+		t.Fatalf("stopped by %s after %d steps, %.0f ms", res.StoppedBy, res.Steps, res.TrainTimeMs)
+	}
+	// A warm-down longer than the run: every step after the first is inside
+	// it, at remaining budget / estimated warm-down time (< 1), falling
+	// towards 0 as the clock runs out.
+	tr := res.History.Train
+	for i, p := range tr {
+		if p.LRScale < 0 || p.LRScale > 1 || (i > 0 && p.LRScale >= 1) {
+			t.Fatalf("step %d: lr scale %v", p.Step, p.LRScale)
+		}
+	}
+	if len(tr) > 2 && !(tr[len(tr)-1].LRScale < tr[1].LRScale) {
+		t.Fatalf("lr scale did not fall: %v at step 2, %v at the end", tr[1].LRScale, tr[len(tr)-1].LRScale)
+	}
+	log, _ := os.ReadFile(filepath.Join(opts.OutDir, "train.log"))
+	want := "stopping_early: wallclock_cap train_time:"
+	if !strings.Contains(string(log), want) || !strings.Contains(string(log), "max_wallclock_seconds:1.500") {
+		t.Fatalf("train.log lacks %q:\n%s", want, log)
+	}
+}
 
 func TestRunRejectsBadSettings(t *testing.T) {
 	opts := smallRun(t, t.TempDir())

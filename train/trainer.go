@@ -411,9 +411,9 @@ func (t *Trainer) Evaluate(ctx context.Context, valTokens []uint16, bytes ByteCo
 	if err := checkTokens(valTokens, t.net.vocab); err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: validation tokens: %w", err)
 	}
-	rows := opts.BatchRows
-	if rows <= 0 {
-		rows = defaultEvalRows(opts.SeqLen)
+	rows, err := evalRows(opts, len(valTokens))
+	if err != nil {
+		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
 	key := [2]int{rows, opts.SeqLen}
 	ev := t.evals[key]

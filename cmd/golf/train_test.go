@@ -38,7 +38,7 @@ func trainShards(t *testing.T) string {
 	return dir
 }
 
-var smallTrainFlags = []string{"--backend", "go", "--batch-tokens", "512", "--seq-len", "64", "--iterations", "4",
+var smallTrainFlags = []string{"--backend", "go", "--batch-tokens", "512", "--seq-len", "64", "--iterations", "4", "--max-seconds", "0",
 	"--warmdown", "2", "--warmup-steps", "1", "--val-every", "0", "--val-tokens", "1024", "--quiet"}
 
 // golf train then golf eval on its checkpoint: the eval reproduces the final
