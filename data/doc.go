@@ -27,9 +27,25 @@
 // each a BOS token (id 1) followed by its text's ids, no EOS, concatenated;
 // a document may straddle two shards.
 //
+// # Building shards
+//
+// Build tokenizes documents into such a directory, as the challenge's
+// export script does: the first ValDocs documents (50,000 for the
+// challenge) become the validation split, the rest the training split, in
+// shards of at most ShardTokens tokens (100,000,000). Inputs are plain text
+// (one document per file, or per blank-line-separated block), JSONL with a
+// "text" field, or either compressed with gzip or zstd, from files or any
+// io.Reader. The inputs are streamed and encoded in parallel batches, so
+// memory does not grow with the corpus. The shards appear under their final
+// names only when the whole build has succeeded, followed by manifest.json
+// (Manifest): tokenizer, inputs, and the documents, tokens, text bytes and
+// val_bpb target bytes of each split and shard, with each shard's SHA-256.
+// BuildDefault builds the embedded corpus (package corpus).
+//
 // # Batches
 //
 // NewLoader streams training batches with the semantics of the reference's
 // DistributedTokenLoader (see Loader), and LoadValidation returns the whole
-// validation stream cut to whole sequences plus one token.
+// validation stream cut to whole sequences plus one token. InspectShard
+// counts a shard's tokens, documents and target bytes.
 package data

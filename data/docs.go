@@ -29,6 +29,7 @@ const (
 	FormatJSONL
 )
 
+// String returns the format's name: "auto", "text" or "jsonl".
 func (f Format) String() string {
 	switch f {
 	case FormatAuto:

@@ -39,6 +39,7 @@ type ShardError struct {
 	Fault string // what is wrong, e.g. "wrong magic number 7 (want 20240520)"
 }
 
+// Error returns "shard PATH: FAULT".
 func (e *ShardError) Error() string { return fmt.Sprintf("shard %s: %s", e.Path, e.Fault) }
 
 // Is makes errors.Is(err, ErrInvalidShard) true for a *ShardError.
