@@ -66,7 +66,7 @@ type BuildOptions struct {
 	Format Format
 	// BlankLineDocs splits plain-text inputs into one document per run of
 	// non-blank lines (lines that hold only whitespace separate documents);
-	// otherwise each plain-text input is one document.
+	// otherwise each plain-text input is one document, held in memory whole.
 	BlankLineDocs bool
 	// Encoder tokenizes the documents (required).
 	Encoder Encoder
@@ -194,7 +194,8 @@ type docBatch struct {
 // opt.Dir is as before (an earlier build in it is untouched). With
 // opt.Overwrite, the earlier build's manifest is removed first, then its
 // shards are replaced; a manifest present means the shards beside it are
-// complete.
+// complete. Only a process killed outright leaves something behind: a
+// hidden .golf-build-* directory, never a file under a shard's name.
 func Build(ctx context.Context, opt BuildOptions) (*Manifest, error) {
 	if err := checkBuildOptions(&opt); err != nil {
 		return nil, err
