@@ -89,11 +89,24 @@ func TestTrainThenEval(t *testing.T) {
 		t.Fatalf("sliding eval exit %d: %s%s", code, stdout, stderr)
 	}
 
-	// Resuming the finished run with a longer schedule continues from step 4.
-	code, stdout, stderr = runGolf(t, "train", "--resume", filepath.Join(out, "checkpoint"), "--data", dataDir, "--out", out,
+	// Resuming the finished run with a longer schedule continues from step 4,
+	// by default in the run's own directory.
+	code, stdout, stderr = runGolf(t, "train", "--resume", filepath.Join(out, "checkpoint"), "--data", dataDir,
 		"--iterations", "5", "--backend", "go", "--quiet")
 	if code != 0 || !strings.Contains(stdout, "5 (iterations)") || !strings.Contains(stdout, "resumed:") {
 		t.Fatalf("resume exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil || json.Unmarshal(b, &res) != nil || res.Steps != 5 || len(res.History.Train) != 5 {
+		t.Fatalf("the resumed run's results.json in %s: %v, %d steps", out, err, res.Steps)
+	}
+	log, _ := os.ReadFile(filepath.Join(out, "train.log"))
+	if !strings.Contains(string(log), "step:4/4 val_loss:") || !strings.Contains(string(log), "step:5/5 val_loss:") {
+		t.Fatalf("train.log does not hold both parts of the run:\n%s", log)
+	}
+	// --preset must agree with the run being resumed.
+	if code, _, stderr := runGolf(t, "train", "--resume", filepath.Join(out, "checkpoint"), "--preset", "baseline"); code != 2 {
+		t.Fatalf("resume with another preset: exit %d: %s", code, stderr)
 	}
 }
 
