@@ -32,7 +32,8 @@ type EvalOptions struct {
 	// with at least SeqLen-Stride tokens of context (the records use 64).
 	Stride int
 	// BatchRows is how many windows run per graph call; 0 picks about 64k
-	// tokens per call (the last call is padded, so one graph serves all).
+	// tokens per call. It is capped at the number of windows, and the last
+	// call is padded, so one compiled graph serves the whole evaluation.
 	BatchRows int
 	// Progress, when set, receives periodic progress lines.
 	Progress io.Writer
