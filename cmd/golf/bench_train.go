@@ -78,7 +78,7 @@ func runBenchTrain(ctx context.Context, env *cliEnv, args []string) error {
 	for _, r := range results {
 		t.Add(r.Preset, r.Params, r.BatchTokens, fmt.Sprintf("%d x %d", r.MicroTokens, r.AccumSteps),
 			fmt.Sprintf("%.0f", r.CompileMs), fmt.Sprintf("%.1f", r.StepMs), fmt.Sprintf("%.1f", r.StepMsMin),
-			fmt.Sprintf("%.1f", r.StepMsMax), fmt.Sprintf("%.0f", r.TokensPerS), fmt.Sprintf("%.2f", r.ModelTFLOPs))
+			fmt.Sprintf("%.1f", r.StepMsMax), fmt.Sprintf("%.0f", r.TokensPerS), fmt.Sprintf("%.3g", r.ModelTFLOPs))
 	}
 	if err := t.Print(env.stdout); err != nil {
 		return err
