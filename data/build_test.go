@@ -603,3 +603,32 @@ func TestBuildOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+// digestEncoder is the real tokenizer with a SHA256 method, as a model
+// loaded from a file could have.
+type digestEncoder struct{ *tokenizer.Model }
+
+func (digestEncoder) SHA256() string { return "abc123" }
+
+func TestBuildRecordsTokenizerDigest(t *testing.T) {
+	opt := BuildOptions{Inputs: []Input{{Name: "testdata/docs.jsonl"}}, ValDocs: 7, Encoder: tokenizer.Default(), TokenizerSHA256: "from-options"}
+	opt.Dir = t.TempDir()
+	m, err := Build(context.Background(), opt)
+	if err != nil || m.Tokenizer.SHA256 != "from-options" {
+		t.Fatalf("option: %+v, %v", m, err)
+	}
+	opt.Dir, opt.Encoder = t.TempDir(), digestEncoder{tokenizer.Default()}
+	m, err = Build(context.Background(), opt)
+	if err != nil || m.Tokenizer.SHA256 != "abc123" {
+		t.Fatalf("encoder method: %+v, %v", m, err)
+	}
+	// Without either, the field is left out of manifest.json.
+	opt.Dir, opt.Encoder, opt.TokenizerSHA256 = t.TempDir(), tokenizer.Default(), ""
+	if _, err := Build(context.Background(), opt); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(opt.Dir, ManifestName))
+	if strings.Contains(string(raw), "sha256\": \"\"") || !strings.Contains(string(raw), `"vocab_size": 1024`) {
+		t.Errorf("manifest.json:\n%s", raw)
+	}
+}
