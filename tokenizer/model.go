@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"crypto/sha256"
 	_ "embed"
 	"fmt"
 	"os"
@@ -121,6 +122,7 @@ type NormalizerSpec struct {
 // Model is a loaded SentencePiece BPE model. It is safe for concurrent use.
 type Model struct {
 	name   string
+	sha256 string // hex digest of the .model bytes
 	pieces []string
 	scores []float32
 	types  []PieceType
@@ -186,8 +188,13 @@ func Parse(name string, data []byte) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", name, err)
 	}
+	m.sha256 = fmt.Sprintf("%x", sha256.Sum256(data))
 	return m, nil
 }
+
+// SHA256 returns the hex SHA-256 digest of the .model file the model was
+// parsed from: the identity that shard manifests and run logs record.
+func (m *Model) SHA256() string { return m.sha256 }
 
 func parse(name string, data []byte) (*Model, error) {
 	mp, err := parseModelProto(data)

@@ -1,7 +1,9 @@
 package tokenizer
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -267,5 +269,15 @@ func TestDefaultModelFacts(t *testing.T) {
 		if got := strings.Join(m.EncodePieces(text), " "); got != want {
 			t.Errorf("%q -> %q, want %q", text, got, want)
 		}
+	}
+}
+
+func TestSHA256IsTheModelFileDigest(t *testing.T) {
+	raw, err := os.ReadFile("models/fineweb_1024_bpe.model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%x", sha256.Sum256(raw)); Default().SHA256() != want {
+		t.Errorf("Default().SHA256() = %s, want %s", Default().SHA256(), want)
 	}
 }
