@@ -604,26 +604,25 @@ func TestBuildOptionErrors(t *testing.T) {
 	}
 }
 
-// digestEncoder is the real tokenizer with a SHA256 method, as a model
-// loaded from a file could have.
-type digestEncoder struct{ *tokenizer.Model }
-
-func (digestEncoder) SHA256() string { return "abc123" }
+// plainEncoder hides the real tokenizer's SHA256 method, as an encoder
+// without a model file would lack one.
+type plainEncoder struct{ Encoder }
 
 func TestBuildRecordsTokenizerDigest(t *testing.T) {
-	opt := BuildOptions{Inputs: []Input{{Name: "testdata/docs.jsonl"}}, ValDocs: 7, Encoder: tokenizer.Default(), TokenizerSHA256: "from-options"}
+	tok := tokenizer.Default()
+	opt := BuildOptions{Inputs: []Input{{Name: "testdata/docs.jsonl"}}, ValDocs: 7, Encoder: tok}
 	opt.Dir = t.TempDir()
 	m, err := Build(context.Background(), opt)
+	if err != nil || m.Tokenizer.SHA256 != tok.SHA256() || len(tok.SHA256()) != 64 {
+		t.Fatalf("encoder method: %+v, %v", m, err)
+	}
+	opt.Dir, opt.Encoder, opt.TokenizerSHA256 = t.TempDir(), plainEncoder{tok}, "from-options"
+	m, err = Build(context.Background(), opt)
 	if err != nil || m.Tokenizer.SHA256 != "from-options" {
 		t.Fatalf("option: %+v, %v", m, err)
 	}
-	opt.Dir, opt.Encoder = t.TempDir(), digestEncoder{tokenizer.Default()}
-	m, err = Build(context.Background(), opt)
-	if err != nil || m.Tokenizer.SHA256 != "abc123" {
-		t.Fatalf("encoder method: %+v, %v", m, err)
-	}
 	// Without either, the field is left out of manifest.json.
-	opt.Dir, opt.Encoder, opt.TokenizerSHA256 = t.TempDir(), tokenizer.Default(), ""
+	opt.Dir, opt.TokenizerSHA256 = t.TempDir(), ""
 	if _, err := Build(context.Background(), opt); err != nil {
 		t.Fatal(err)
 	}
