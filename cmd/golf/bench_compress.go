@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/paramgolf/golf/data"
@@ -12,6 +11,7 @@ import (
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/quant/codec"
+	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
 )
 
@@ -31,12 +31,12 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the embedded sp1024)")
 	valTokens := fs.Int("val-tokens", -1, "cap on validation tokens; 0 = all (default: the run's)")
 	backendSpec := fs.String("backend", "", "compute backend for evaluation: go, cuda, or a gomlx spec")
-	schemes := fs.String("schemes", "", "comma-separated scheme names (default: all; GPTQ ones only with --hessians)")
+	schemes := fs.String("schemes", "", "comma-separated scheme names (default: all; GPTQ ones with a checkpoint or --hessians)")
 	codecs := fs.String("codecs", strings.Join(quant.DefaultBenchCodecs, ","), "comma-separated codecs (auto = smallest per stream)")
 	layouts := fs.String("layouts", "rows", "comma-separated symbol layouts: rows, cols, packed")
 	jsonPath := fs.String("json", "", "write the result as JSON to this file (- for stdout)")
 	pngPath := fs.String("png", "", "plot model bytes against val_bpb delta (or weight error) to this PNG")
-	hessPath := fs.String("hessians", "", "tensor file of GPTQ input Hessians; adds the GPTQ schemes")
+	hess := addHessianFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,11 +54,6 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		cfg.Schemes = append(cfg.Schemes, s)
 	}
-	hessians, err := loadHessians(*hessPath, cfg.Schemes...)
-	if err != nil {
-		return err
-	}
-	cfg.Options.Hessians = hessians
 	for _, name := range splitList(*codecs) {
 		if name != quant.AutoCodec {
 			if _, err := codec.ByName(name); err != nil {
@@ -79,17 +74,34 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	cfg.Options.Classes = src.classes
-	if *ckpt != "" {
-		ck, err := train.LoadCheckpoint(*ckpt)
+	needGPTQ := false
+	for _, s := range cfg.Schemes {
+		needGPTQ = needGPTQ || s.UsesGPTQ()
+	}
+	if src.run == nil {
+		if *dataDir != "" {
+			return fmt.Errorf("%w: --data needs --checkpoint (synthetic weights have no val_bpb)", errUsage)
+		}
+		if cfg.Options.Hessians, err = hess.load(ctx, env.stderr, needGPTQ, nil, "", *backendSpec); err != nil {
+			return err
+		}
+	} else {
+		tok, err := evalTokenizer(*tokPath, src.run)
 		if err != nil {
 			return err
 		}
-		cfg.Eval, err = benchEvalFunc(ctx, env, ck, *ckpt, *dataDir, *tokPath, *backendSpec, *valTokens)
+		dir, err := evalDataDir(ctx, *dataDir, src.run, tok)
 		if err != nil {
 			return err
 		}
-	} else if *dataDir != "" {
-		return fmt.Errorf("%w: --data needs --checkpoint (synthetic weights have no val_bpb)", errUsage)
+		if cfg.Eval, err = benchEvalFunc(src.run, dir, tok, *backendSpec, *valTokens); err != nil {
+			return err
+		}
+		// With a checkpoint the default scheme list includes GPTQ: calibrate.
+		needGPTQ = needGPTQ || len(cfg.Schemes) == 0
+		if cfg.Options.Hessians, err = hess.load(ctx, env.stderr, needGPTQ, src.run, dir, *backendSpec); err != nil {
+			return err
+		}
 	}
 	res, err := quant.Bench(ctx, src.weights, cfg)
 	if err != nil {
@@ -117,29 +129,18 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-// benchEvalFunc returns a function that scores weights of the checkpoint's
-// model on the validation shards, as golf eval does.
-func benchEvalFunc(ctx context.Context, env *cliEnv, ck *train.Checkpoint, ckpt, dataDir, tokPath, backendSpec string, valTokens int) (quant.EvalFunc, error) {
-	s := ck.State.Settings
+// benchEvalFunc returns a function that scores weights of the run's model
+// on the validation shards in dir, as golf eval does.
+func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpec string, valTokens int) (quant.EvalFunc, error) {
+	s := run.settings
 	opts := train.EvalOptions{SeqLen: s.SeqLen, Stride: s.EvalStride}
 	if opts.SeqLen <= 0 {
-		return nil, fmt.Errorf("checkpoint %s: no training sequence length in its settings", ckpt)
+		return nil, fmt.Errorf("checkpoint %s: no training sequence length in its settings", run.name)
 	}
 	opts.BatchRows = max(65536/opts.SeqLen, 1)
 	limit := s.ValTokens
 	if valTokens >= 0 {
 		limit = valTokens
-	}
-	tok, err := loadTokenizer(tokPath)
-	if err != nil {
-		return nil, err
-	}
-	dir := dataDir
-	if dir == "" {
-		dir = corpusCacheDir(tok, filepath.Join(ckpt, "..", "data"))
-		if err := ensureCorpus(ctx, dir, tok); err != nil {
-			return nil, err
-		}
 	}
 	valFiles, err := data.ValFiles(dir)
 	if err != nil {
@@ -158,7 +159,7 @@ func benchEvalFunc(ctx context.Context, env *cliEnv, ck *train.Checkpoint, ckpt,
 	}
 	bt := tok.ByteTable()
 	return func(ctx context.Context, w model.Weights) (float64, error) {
-		res, err := train.Evaluate(ctx, backend, ck.Config, w, val, bt, opts)
+		res, err := train.Evaluate(ctx, backend, run.cfg, w, val, bt, opts)
 		if err != nil {
 			return 0, err
 		}

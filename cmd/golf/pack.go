@@ -46,6 +46,7 @@ type packSource struct {
 	weights model.Weights
 	meta    []byte // artifact config JSON
 	classes map[string]quant.Class
+	run     *evalSource // the checkpoint's model, settings and data; nil for synthetic weights
 }
 
 func loadPackSource(checkpoint, synthetic string) (*packSource, error) {
@@ -62,22 +63,39 @@ func loadPackSource(checkpoint, synthetic string) (*packSource, error) {
 	case checkpoint == "":
 		return nil, fmt.Errorf("%w: need --checkpoint DIR (or --synthetic baseline|tiny)", errUsage)
 	}
-	ck, err := train.LoadCheckpoint(checkpoint)
+	run, err := loadCheckpointSource(checkpoint)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := json.Marshal(ck.Config)
+	cfg, err := json.Marshal(run.cfg)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: encode config: %w", checkpoint, err)
 	}
-	s := ck.State.Settings
+	s := run.settings
 	meta, err := json.Marshal(artifactMeta{Model: cfg, Settings: evalSettings{
 		Preset: s.Preset, SeqLen: s.SeqLen, EvalStride: s.EvalStride, EvalBatchTokens: s.EvalBatchTokens, ValTokens: s.ValTokens,
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: encode artifact config: %w", checkpoint, err)
 	}
-	return &packSource{name: checkpoint, weights: ck.Weights, meta: meta, classes: paramClasses(ck.Config)}, nil
+	return &packSource{name: checkpoint, weights: run.weights, meta: meta, classes: paramClasses(run.cfg), run: run}, nil
+}
+
+// hessians returns GPTQ's Hessians for this source (see hessianFlags.load);
+// calibration reads the run's training shards, or dataDir.
+func (p *packSource) hessians(ctx context.Context, env *cliEnv, h hessianFlags, dataDir, backendSpec string, need bool) (map[string]*quant.Hessian, error) {
+	if p.run == nil || !need || *h.path != "" {
+		return h.load(ctx, env.stderr, need, p.run, "", backendSpec)
+	}
+	tok, err := evalTokenizer("", p.run)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := evalDataDir(ctx, dataDir, p.run, tok)
+	if err != nil {
+		return nil, err
+	}
+	return h.load(ctx, env.stderr, need, p.run, dir, backendSpec)
 }
 
 // paramClasses maps the model's parameter classes onto the quant package's.
@@ -135,30 +153,6 @@ func loadArtifactSource(path string) (*evalSource, error) {
 	}}, nil
 }
 
-// loadHessians reads GPTQ calibration Hessians from a tensor file (see
-// quant.HessiansFromTensors); a GPTQ scheme requires them.
-func loadHessians(path string, schemes ...quant.Scheme) (map[string]*quant.Hessian, error) {
-	gptq := false
-	for _, s := range schemes {
-		gptq = gptq || s.UsesGPTQ()
-	}
-	if path == "" {
-		if gptq {
-			return nil, fmt.Errorf("%w: GPTQ schemes need --hessians FILE (input Gram matrices from a calibration run)", errUsage)
-		}
-		return nil, nil
-	}
-	ts, err := train.ReadTensors(path)
-	if err != nil {
-		return nil, err
-	}
-	h, err := quant.HessiansFromTensors(ts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return h, nil
-}
-
 // packResult is golf pack's JSON output.
 type packResult struct {
 	Source  string           `json:"source"`
@@ -202,7 +196,9 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	allowOver := fs.Bool("allow-over-budget", false, "write the artifact even if model + code bytes exceed 16,000,000")
 	jsonPath := fs.String("json", "", "also write the result as JSON to this file (- for stdout)")
 	verbose := fs.Bool("v", false, "list every stream")
-	hessPath := fs.String("hessians", "", "tensor file of GPTQ input Hessians (X^T X per matrix, named as the matrix) for gptq schemes")
+	dataDir := fs.String("data", "", "training shards for GPTQ calibration (default: the run's own data, else the embedded corpus)")
+	hess := addHessianFlags(fs)
+	backendSpec := fs.String("backend", "", "compute backend for GPTQ calibration: go, cuda, or a gomlx spec")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -217,11 +213,11 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	hessians, err := loadHessians(*hessPath, scheme)
+	src, err := loadPackSource(*ckpt, *synthetic)
 	if err != nil {
 		return err
 	}
-	src, err := loadPackSource(*ckpt, *synthetic)
+	hessians, err := src.hessians(ctx, env, hess, *dataDir, *backendSpec, scheme.UsesGPTQ())
 	if err != nil {
 		return err
 	}

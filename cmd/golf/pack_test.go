@@ -157,3 +157,42 @@ func TestPackGPTQWithHessianFile(t *testing.T) {
 		t.Fatalf("missing Hessian file: exit %d, %q", code, stderr)
 	}
 }
+
+// A GPTQ scheme on a checkpoint collects its Hessians from the run's
+// training shards (no --hessians needed), can save them, and the saved file
+// gives the same artifact when passed back with --hessians.
+func TestPackGPTQCalibratesFromTheRun(t *testing.T) {
+	dataDir := trainShards(t)
+	cfg, _, err := train.PresetSettings("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := initCheckpoint(t, cfg, dataDir, t.TempDir(), 64)
+	dir := t.TempDir()
+	saved, first, second := filepath.Join(dir, "h.bin"), filepath.Join(dir, "a.golf"), filepath.Join(dir, "b.golf")
+	code, _, stderr := runGolf(t, "pack", "--checkpoint", ckpt, "--scheme", "gptq-int6", "--codec", "fse",
+		"--calibrate", "256", "--save-hessians", saved, "--out", first, "--backend", "go")
+	if code != 0 || !strings.Contains(stderr, "calibration: GPTQ Hessians from 256 training tokens of "+dataDir) {
+		t.Fatalf("golf pack gptq: exit %d: %s", code, stderr)
+	}
+	ts, err := train.ReadTensors(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := quant.HessiansFromTensors(ts); err != nil || h["block_0/mlp/fc"] == nil || h["tok_emb"] == nil {
+		t.Fatalf("saved Hessians: %d tensors, %v", len(ts), err)
+	}
+	if code, _, stderr := runGolf(t, "pack", "--checkpoint", ckpt, "--scheme", "gptq-int6", "--codec", "fse",
+		"--hessians", saved, "--out", second); code != 0 {
+		t.Fatalf("golf pack --hessians: exit %d: %s", code, stderr)
+	}
+	a, _ := os.ReadFile(first)
+	b, _ := os.ReadFile(second)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("artifacts from calibration (%d bytes) and from the saved Hessians (%d bytes) differ", len(a), len(b))
+	}
+	if code, _, stderr := runGolf(t, "pack", "--checkpoint", ckpt, "--scheme", "gptq-int6", "--calibrate", "0", "--out", first); code != 2 ||
+		!strings.Contains(stderr, "--calibrate") {
+		t.Errorf("GPTQ without Hessians or calibration: exit %d: %s", code, stderr)
+	}
+}

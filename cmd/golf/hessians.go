@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/internal/compute"
+	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/train"
+)
+
+// hessianFlags are the flags that give GPTQ schemes their Hessians: a saved
+// file, or a calibration pass over training tokens of the run's data.
+type hessianFlags struct {
+	path, save *string
+	calibrate  *int
+}
+
+func addHessianFlags(fs *flag.FlagSet) hessianFlags {
+	return hessianFlags{
+		path: fs.String("hessians", "", "tensor file of GPTQ input Hessians (X^T X per matrix, named as the matrix), e.g. from --save-hessians"),
+		calibrate: fs.Int("calibrate", 32768, "training tokens to collect GPTQ Hessians from when a GPTQ scheme needs them and no "+
+			"--hessians is given (the run's training shards, never validation)"),
+		save: fs.String("save-hessians", "", "write the collected Hessians to this tensor file for reuse with --hessians"),
+	}
+}
+
+// load returns the Hessians for GPTQ, or nil when need is false and none
+// were given. src is the checkpoint (nil for synthetic weights), dataDir
+// the folder with its training shards, backendSpec the backend to run the
+// calibration on.
+func (h hessianFlags) load(ctx context.Context, log io.Writer, need bool, src *evalSource, dataDir, backendSpec string) (map[string]*quant.Hessian, error) {
+	if *h.path != "" {
+		ts, err := train.ReadTensors(*h.path)
+		if err != nil {
+			return nil, err
+		}
+		hs, err := quant.HessiansFromTensors(ts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", *h.path, err)
+		}
+		return hs, nil
+	}
+	if !need {
+		return nil, nil
+	}
+	if src == nil || *h.calibrate <= 0 {
+		return nil, fmt.Errorf("%w: GPTQ schemes need --hessians FILE, or --checkpoint with --calibrate N > 0", errUsage)
+	}
+	hs, err := calibrate(ctx, log, src.cfg, src.weights, src.settings.SeqLen, dataDir, *h.calibrate, backendSpec)
+	if err != nil {
+		return nil, err
+	}
+	if *h.save != "" {
+		var names []string
+		for _, p := range src.cfg.Params() {
+			names = append(names, p.Name)
+		}
+		if err := train.WriteTensors(*h.save, quant.HessianTensors(hs, names)); err != nil {
+			return nil, err
+		}
+	}
+	return hs, nil
+}
+
+// calibrate collects GPTQ Hessians over the first n tokens of the training
+// shards in dataDir, in sequences of seqLen.
+func calibrate(ctx context.Context, log io.Writer, cfg model.Config, w model.Weights, seqLen int, dataDir string, n int, backendSpec string) (map[string]*quant.Hessian, error) {
+	if seqLen <= 0 {
+		seqLen = cfg.SeqLen
+	}
+	files, err := data.TrainFiles(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("calibration data: %w", err)
+	}
+	loader, err := data.NewLoader(files, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer loader.Close()
+	n = max(n/seqLen, 1) * seqLen
+	inputs, _, err := loader.Next(n, seqLen, 1)
+	if err != nil {
+		return nil, fmt.Errorf("calibration data %s: %w", dataDir, err)
+	}
+	backend, desc, err := compute.Open(backendSpec)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "calibration: GPTQ Hessians from %d training tokens of %s on %s\n", n, dataDir, desc)
+	return quant.CollectHessians(ctx, backend, cfg, w, inputs, seqLen, max(8192/seqLen, 1))
+}
