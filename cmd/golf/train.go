@@ -166,8 +166,9 @@ func corpusCacheDir(tok *tokenizer.Model, fallback string) string {
 	if err != nil {
 		return fallback
 	}
+	// Keyed by the model file's digest: two tokenizers never share shards.
 	name := strings.TrimSuffix(filepath.Base(tok.Name()), filepath.Ext(tok.Name()))
-	return filepath.Join(base, "golf", fmt.Sprintf("corpus-%s-%d", name, tok.VocabSize()))
+	return filepath.Join(base, "golf", fmt.Sprintf("corpus-%s-%.12s", name, tok.SHA256()))
 }
 
 func runTrain(ctx context.Context, env *cliEnv, args []string) error {
