@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -90,7 +91,7 @@ func WeightsFromContext(ctx *mlctx.Context, cfg Config) (Weights, error) {
 		if err != nil {
 			return nil, fmt.Errorf("model weights: %s: %w", p.Name, err)
 		}
-		if val.DType() != dtypes.Float32 || !sameDims(val.Shape().Dimensions, p.Shape) {
+		if val.DType() != dtypes.Float32 || !slices.Equal(val.Shape().Dimensions, p.Shape) {
 			return nil, fmt.Errorf("model weights: %s is %s, want float32%v", p.Name, val.Shape(), p.Shape)
 		}
 		data, err := tensors.CopyFlatData[float32](val)
@@ -143,7 +144,7 @@ func CheckWeights(cfg Config, w Weights) error {
 			errs = append(errs, fmt.Errorf("unexpected tensor %q", t.Name))
 		case seen[t.Name]:
 			errs = append(errs, fmt.Errorf("tensor %q appears twice", t.Name))
-		case !sameDims(t.Shape, shape):
+		case !slices.Equal(t.Shape, shape):
 			errs = append(errs, fmt.Errorf("tensor %q has shape %v, the model needs %v", t.Name, t.Shape, shape))
 		default:
 			if err := t.Validate(); err != nil {
@@ -161,16 +162,4 @@ func CheckWeights(cfg Config, w Weights) error {
 		return fmt.Errorf("weights do not match the model config: %w", err)
 	}
 	return nil
-}
-
-func sameDims(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

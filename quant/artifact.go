@@ -2,6 +2,7 @@ package quant
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,9 +10,7 @@ import (
 	"hash/crc32"
 	"math"
 	"os"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/paramgolf/golf/internal/atomicfile"
 	"github.com/paramgolf/golf/model"
@@ -520,25 +519,13 @@ func unpackStreams(body []byte, a *Artifact) error {
 	}
 	// Decode the streams in parallel.
 	raws := make([][]byte, len(a.Streams))
-	errs := make([]error, len(a.Streams))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), max(len(a.Streams), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				s := a.Streams[i]
-				c, _ := codec.ByName(s.Codec)
-				raws[i], errs[i] = c.Decompress(body[s.Offset:s.Offset+s.Size], s.Raw, hints[i])
-			}
-		}()
-	}
-	for i := range a.Streams {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	errs, _ := forEach(context.Background(), len(a.Streams), 0, func(i int) error {
+		s := a.Streams[i]
+		c, _ := codec.ByName(s.Codec)
+		var err error
+		raws[i], err = c.Decompress(body[s.Offset:s.Offset+s.Size], s.Raw, hints[i])
+		return err
+	})
 	for i, s := range a.Streams {
 		if errs[i] != nil {
 			return &ArtifactError{Msg: fmt.Sprintf("stream %d (%v)", i, s.Kind), Err: errs[i]}

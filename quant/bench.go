@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -143,7 +144,7 @@ func benchPack(ctx context.Context, q *Quantized, codecName string, l Layout, wo
 	dec := time.Since(start).Seconds()
 	for i := range q.Tensors {
 		x, y := &q.Tensors[i], &a.Quantized.Tensors[i]
-		if !sliceEq(x.Symbols, y.Symbols) || !sliceEq(x.Scales, y.Scales) || !sliceEq(x.Values, y.Values) {
+		if !slices.Equal(x.Symbols, y.Symbols) || !slices.Equal(x.Scales, y.Scales) || !slices.Equal(x.Values, y.Values) {
 			return BenchRow{}, fmt.Errorf("round trip of tensor %s is not exact", x.Name)
 		}
 	}
@@ -160,18 +161,6 @@ func benchPack(ctx context.Context, q *Quantized, codecName string, l Layout, wo
 		CompressMBps:  mb / math.Max(rep.Seconds, 1e-9),
 		DecompressMBs: mb / math.Max(dec, 1e-9),
 	}, nil
-}
-
-func sliceEq[T comparable](a, b []T) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // bitsUsed lists the distinct symbol widths of q, e.g. "5/6/8", or "fp16".

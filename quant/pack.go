@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/paramgolf/golf/quant/codec"
@@ -92,10 +90,6 @@ func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([
 		return nil, nil, err
 	}
 	jobs, layouts := planStreams(q, opts)
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 	type task struct {
 		job    *streamJob
 		layout Layout
@@ -110,32 +104,16 @@ func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([
 		}
 	}
 	results := make([][]byte, len(tasks))
-	errs := make([]error, len(tasks))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, max(len(tasks), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				t := tasks[i]
-				hint := codec.Hint{RowLen: len(t.job.raw[t.layout]) / max(planeCountOf(t.job.kind), 1)}
-				if t.job.kind == StreamSymbols {
-					hint = symbolHint(&q.Tensors[t.job.tensor], t.layout)
-				}
-				results[i], errs[i] = t.codec.Compress(t.job.raw[t.layout], hint)
-			}
-		}()
-	}
-	var ctxErr error
-	for i := range tasks {
-		if ctxErr = ctx.Err(); ctxErr != nil {
-			break
+	errs, ctxErr := forEach(ctx, len(tasks), opts.Workers, func(i int) error {
+		t := tasks[i]
+		hint := codec.Hint{RowLen: len(t.job.raw[t.layout]) / max(planeCountOf(t.job.kind), 1)}
+		if t.job.kind == StreamSymbols {
+			hint = symbolHint(&q.Tensors[t.job.tensor], t.layout)
 		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+		var err error
+		results[i], err = t.codec.Compress(t.job.raw[t.layout], hint)
+		return err
+	})
 	if ctxErr != nil {
 		return nil, nil, fmt.Errorf("pack: %w", ctxErr)
 	}

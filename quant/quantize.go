@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/paramgolf/golf/model"
 )
@@ -115,31 +113,9 @@ func Quantize(ctx context.Context, w model.Weights, s Scheme, opts Options) (*Qu
 		}
 		seen[t.Name] = true
 	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	errs := make([]error, len(w))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, max(len(w), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				errs[i] = quantizeOne(&out.Tensors[i], w[i], &s, &opts)
-			}
-		}()
-	}
-	var ctxErr error
-	for i := range w {
-		if ctxErr = ctx.Err(); ctxErr != nil {
-			break
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	errs, ctxErr := forEach(ctx, len(w), opts.Workers, func(i int) error {
+		return quantizeOne(&out.Tensors[i], w[i], &s, &opts)
+	})
 	if ctxErr != nil {
 		return nil, fmt.Errorf("quantize: %w", ctxErr)
 	}
