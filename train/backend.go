@@ -4,6 +4,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/paramgolf/golf/internal/compute"
+	"github.com/paramgolf/golf/model"
 )
 
 // OpenBackend opens the compute backend that Run, NewTrainer and Evaluate
@@ -20,3 +21,16 @@ func OpenBackend(spec string) (backends.Backend, string, error) {
 // isPureGo reports whether b is gomlx's pure-Go backend, whose memory and
 // speed call for smaller micro-batches.
 func isPureGo(b backends.Backend) bool { return b.Name() == "go" }
+
+// forBackend returns cfg with its matmul precision settled for backend when
+// the config leaves it open (ComputeDType ""): bfloat16 on accelerators, as
+// the reference's autocast does, float32 on the pure-Go backend, where
+// bfloat16 matmuls are about 3x slower. Master weights stay float32 either
+// way, and the stored config keeps "" so a checkpoint evaluates at each
+// machine's best precision.
+func forBackend(backend backends.Backend, cfg model.Config) model.Config {
+	if cfg.ComputeDType == "" && !isPureGo(backend) {
+		cfg.ComputeDType = "bfloat16"
+	}
+	return cfg
+}

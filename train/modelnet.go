@@ -14,7 +14,7 @@ import (
 // NewTrainer initialises cfg's parameters from opts.Seed on backend and
 // prepares its optimizers. Nothing is compiled until the first Step.
 func NewTrainer(backend backends.Backend, cfg model.Config, opt OptimizerConfig, opts TrainerOptions) (*Trainer, error) {
-	net, err := modelNetwork(cfg, opt)
+	net, err := modelNetwork(forBackend(backend, cfg), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -40,6 +40,7 @@ func Evaluate(ctx context.Context, backend backends.Backend, cfg model.Config, w
 	if err := checkTokens(valTokens, cfg.VocabSize); err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: validation tokens: %w", err)
 	}
+	cfg = forBackend(backend, cfg)
 	mc := mlctx.New()
 	if err := model.LoadWeights(mc, cfg, weights); err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
