@@ -2,6 +2,7 @@ package train
 
 import (
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
 
 	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/model"
@@ -20,7 +21,10 @@ func OpenBackend(spec string) (backends.Backend, string, error) {
 
 // isPureGo reports whether b is gomlx's pure-Go backend, whose memory and
 // speed call for smaller micro-batches.
-func isPureGo(b backends.Backend) bool { return b.Name() == "go" }
+func isPureGo(b backends.Backend) bool {
+	_, ok := b.(*simplego.Backend)
+	return ok
+}
 
 // forBackend returns cfg with its matmul precision settled for backend when
 // the config leaves it open (ComputeDType ""): bfloat16 on accelerators, as
