@@ -1,6 +1,8 @@
-// Package benchmarks holds the project's Go benchmarks that span packages.
-// Run: go test ./benchmarks -run XXX -bench Quant -benchtime 1x
 package benchmarks
+
+// Quantization and codec benchmarks on baseline-shaped synthetic weights:
+//
+//	go test ./benchmarks -run XXX -bench Quant -benchtime 1x
 
 import (
 	"context"
