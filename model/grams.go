@@ -1,14 +1,10 @@
 package model
 
 import (
-	"errors"
-
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 )
-
-var errNoQAT = errors.New("model: the context has no QAT switch (build the model with Config.QAT set first)")
 
 func tensorsScalar(v float32) *tensors.Tensor { return tensors.FromValue(v) }
 

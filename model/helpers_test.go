@@ -101,6 +101,12 @@ func tokenLosses(t testing.TB, cfg Config, w Weights, in, tg []int32, b, seq int
 	if err := LoadWeights(ctx, cfg, w); err != nil {
 		t.Fatal(err)
 	}
+	return tokenLossesCtx(t, ctx, cfg, in, tg, b, seq)
+}
+
+// tokenLossesCtx evaluates per-token losses with the variables of ctx.
+func tokenLossesCtx(t testing.TB, ctx *mlctx.Context, cfg Config, in, tg []int32, b, seq int) []float32 {
+	t.Helper()
 	out, err := mlctx.ExecOnce(backend(t), ctx.Reuse(), func(ctx *mlctx.Context, in, tg *graph.Node) *graph.Node {
 		return TokenLosses(ctx, cfg, in, tg)
 	}, tensors.FromFlatDataAndDimensions(in, b, seq), tensors.FromFlatDataAndDimensions(tg, b, seq))

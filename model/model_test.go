@@ -453,8 +453,17 @@ func TestQAT(t *testing.T) {
 	if d := relDiff(quantized, plain); d < 1e-3 {
 		t.Errorf("4-bit quantization should change the losses (%.3g)", d)
 	}
-	if err := SetQATEnabled(mlctx.New(), true); err == nil {
-		t.Error("SetQATEnabled on a context without QAT must fail")
+	// Switched on before the graph exists, it is on from the first run.
+	early := mlctx.New()
+	if err := LoadWeights(early, qcfg, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetQATEnabled(early, true); err != nil {
+		t.Fatal(err)
+	}
+	got := tokenLossesCtx(t, early, qcfg, in, tg, b, seq)
+	if d := relDiff(got, quantized); d > 1e-4 {
+		t.Errorf("QAT switched on before building the graph differs from the host-quantized model by %.3g", d)
 	}
 }
 

@@ -16,15 +16,18 @@ import (
 const QATEnabledVar = "qat/enabled"
 
 // SetQATEnabled switches quantization-aware training on or off for the
-// next executions of graphs built from ctx (no recompilation).
+// next executions of graphs built from ctx with Config.QAT set (no
+// recompilation). It creates the switch when the graph has not been built
+// yet; for a model without Config.QAT it has no effect.
 func SetQATEnabled(ctx *mlctx.Context, on bool) error {
-	v := variable(ctx, QATEnabledVar)
-	if v == nil {
-		return errNoQAT
-	}
 	val := float32(0)
 	if on {
 		val = 1
+	}
+	v := variable(ctx, QATEnabledVar)
+	if v == nil {
+		scope, base := mlctx.SplitScope(mlctx.RootScope + QATEnabledVar)
+		v = ctx.InAbsPath(scope).Checked(false).VariableWithShape(base, shapes.Make(dtypes.Float32)).SetTrainable(false)
 	}
 	return v.SetValue(tensorsScalar(val))
 }
