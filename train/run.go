@@ -134,6 +134,7 @@ type runner struct {
 	micro            int
 
 	step      int
+	qatOn     bool // fake quantization switched on (Settings.QATStart reached)
 	trainTime time.Duration
 	lastEval  EvalResult
 	tokens    int64
@@ -266,7 +267,11 @@ func (r *runner) setup(ctx context.Context) error {
 		capTokens = cpuMicroTokens
 	}
 	r.micro, r.accum = r.s.MicroBatch(capTokens)
-	if r.tr, err = NewTrainer(r.backend, r.cfg, r.s.Optimizer, TrainerOptions{AccumSteps: r.accum, Seed: r.s.Seed}); err != nil {
+	tcfg := r.cfg // the trainer's graph; checkpoints keep r.cfg, without QAT
+	if r.s.QATBits > 0 {
+		tcfg.QAT = &model.QATConfig{Bits: r.s.QATBits, ClipStd: r.s.QATClipStd}
+	}
+	if r.tr, err = NewTrainer(r.backend, tcfg, r.s.Optimizer, TrainerOptions{AccumSteps: r.accum, Seed: r.s.Seed}); err != nil {
 		r.loader.Close()
 		return fmt.Errorf("train: %w", err)
 	}
@@ -396,6 +401,13 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 		}
 		elapsed := r.trainTime + time.Since(t0)
 		scale := sched.LRScale(r.step, elapsed)
+		if r.s.QATBits > 0 && !r.qatOn && r.s.qatProgress(r.step, elapsed) >= r.s.QATStart {
+			if err := r.tr.SetQAT(true); err != nil {
+				return "", fmt.Errorf("train: %w", err)
+			}
+			r.qatOn = true
+			r.logf("qat:on bits:%d clip_std:%g step:%d", r.s.QATBits, r.s.QATClipStd, r.step)
+		}
 		micro, err := r.nextStep()
 		if err != nil {
 			return "", err

@@ -213,3 +213,49 @@ func TestRunRejectsBadSettings(t *testing.T) {
 		t.Fatal("a run without shards succeeded")
 	}
 }
+
+// Quantization-aware training switches on at its start fraction: until then
+// the run is the plain one step for step, from then on the forward pass sees
+// quantized matrices; the checkpoint keeps a config without QAT.
+func TestRunQATSwitchesOnLate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the small model twice")
+	}
+	dir := writeShards(t, 1024)
+	ctx := context.Background()
+	plain, err := Run(ctx, smallRun(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := smallRun(t, dir)
+	opts.QATBits, opts.QATStart = 4, 0.5 // on from step 3 of 6
+	qat, err := Run(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range plain.History.Train {
+		q := qat.History.Train[i]
+		if p.Step <= 3 && p.Loss != q.Loss {
+			t.Errorf("step %d before QAT: loss %v, plain run %v", p.Step, q.Loss, p.Loss)
+		}
+		if p.Step == 4 && p.Loss == q.Loss {
+			t.Errorf("step 4 with 4-bit QAT has the plain run's loss %v", p.Loss)
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(opts.OutDir, "train.log"))
+	if !strings.Contains(string(log), "qat:on bits:4 clip_std:0 step:3") {
+		t.Errorf("train.log does not say when QAT started:\n%s", log)
+	}
+	ck, err := LoadCheckpoint(filepath.Join(opts.OutDir, "checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ck.Config.QAT != nil || ck.State.Settings.QATBits != 4 {
+		t.Errorf("checkpoint config QAT %+v, settings qat bits %d", ck.Config.QAT, ck.State.Settings.QATBits)
+	}
+	bad := smallRun(t, dir)
+	bad.QATBits = 9
+	if _, err := Run(ctx, bad); err == nil || !strings.Contains(err.Error(), "qat-bits") {
+		t.Errorf("9-bit QAT: %v", err)
+	}
+}

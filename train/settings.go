@@ -32,8 +32,28 @@ type Settings struct {
 	ValTokens       int `json:"val_tokens"`        // cap on validation tokens (whole sequences); 0: all
 	CheckpointEvery int `json:"checkpoint_every"`  // save a checkpoint every N steps; 0: at the end only
 
+	// Quantization-aware training (model.QATConfig): from QATStart (a
+	// fraction of the run: steps of Iterations, or of the wall-clock budget
+	// under a cap) every Matrix weight is fake-quantized to QATBits per row in
+	// the forward pass, gradients passing straight through. QATClipStd > 0
+	// clips rows at k·std (the int6-sd rule uses 12.85), else at max |w|.
+	// QATBits 0 turns it off. Checkpoints keep the float weights.
+	QATBits    int     `json:"qat_bits,omitempty"`
+	QATClipStd float64 `json:"qat_clip_std,omitempty"`
+	QATStart   float64 `json:"qat_start,omitempty"`
+
 	Seed      int64           `json:"seed"`
 	Optimizer OptimizerConfig `json:"optimizer"`
+}
+
+// qatProgress is how far a run is, as QATStart measures it: the larger of
+// the step fraction and, under a wall-clock cap, the time fraction.
+func (s Settings) qatProgress(step int, elapsed time.Duration) float64 {
+	p := float64(step) / float64(max(s.Iterations, 1))
+	if mt := s.maxTime(); mt > 0 {
+		p = max(p, float64(elapsed)/float64(mt))
+	}
+	return p
 }
 
 // Schedule returns the run's learning-rate schedule.
@@ -70,6 +90,10 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("settings: max-seconds must not be negative, got %v", s.MaxSeconds)
 	case s.EvalStride < 0 || s.EvalStride > s.SeqLen:
 		return fmt.Errorf("settings: eval-stride must be in [0, seq-len %d], got %d", s.SeqLen, s.EvalStride)
+	case s.QATBits != 0 && (s.QATBits < 2 || s.QATBits > 8):
+		return fmt.Errorf("settings: qat-bits must be 0 (off) or 2..8, got %d", s.QATBits)
+	case s.QATClipStd < 0 || s.QATStart < 0 || s.QATStart >= 1:
+		return fmt.Errorf("settings: qat-clip-std must not be negative and qat-start must be in [0, 1), got %g and %g", s.QATClipStd, s.QATStart)
 	}
 	return s.Optimizer.Validate()
 }

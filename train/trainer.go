@@ -429,6 +429,11 @@ func (t *Trainer) Evaluate(ctx context.Context, valTokens []uint16, bytes ByteCo
 	return ev.run(ctx, valTokens, bytes, opts.Stride, opts.Progress)
 }
 
+// SetQAT switches the fake quantization of a model built with
+// model.Config.QAT on or off for the next steps and evaluations, without
+// recompiling (see model.SetQATEnabled).
+func (t *Trainer) SetQAT(on bool) error { return model.SetQATEnabled(t.ctx, on) }
+
 // Close frees the compiled graphs.
 func (t *Trainer) Close() {
 	if t.accumulate != nil {

@@ -41,6 +41,8 @@ type settingFlags struct {
 	matrixLR, embedLR, scalarLR, momentum, clip     float64
 	muonWD, embedWD, scalarWD                       float64
 	muonDType                                       string
+	qatBits                                         int
+	qatClipStd, qatStart                            float64
 }
 
 func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
@@ -77,6 +79,9 @@ func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
 	fs.Float64Var(&f.embedWD, "embed-weight-decay", 0, "decoupled weight decay of the embedding")
 	fs.Float64Var(&f.scalarWD, "scalar-weight-decay", 0, "decoupled weight decay of control parameters")
 	fs.StringVar(&f.muonDType, "muon-dtype", "", "Newton-Schulz dtype: bfloat16 (reference) or float32 ("+presets(func(s train.Settings) any { return s.Optimizer.NewtonSchulzDType })+")")
+	fs.IntVar(&f.qatBits, "qat-bits", 0, "quantization-aware training: fake-quantize every block matrix to this many bits per row (2..8); 0 = off")
+	fs.Float64Var(&f.qatClipStd, "qat-clip-std", 0, "QAT row clip at k * row std (12.85 matches the int6-sd scheme); 0 = row max |w|")
+	fs.Float64Var(&f.qatStart, "qat-start", 0.85, "fraction of the run (steps, or wall clock under a cap) after which QAT is on")
 	return f
 }
 
@@ -130,6 +135,12 @@ func (f *settingFlags) apply(s *train.Settings) error {
 			o.EmbedWeightDecay = f.embedWD
 		case "scalar-weight-decay":
 			o.ScalarWeightDecay = f.scalarWD
+		case "qat-bits":
+			s.QATBits, s.QATStart = f.qatBits, f.qatStart // --qat-start's value or its default
+		case "qat-clip-std":
+			s.QATClipStd = f.qatClipStd
+		case "qat-start":
+			s.QATStart = f.qatStart
 		case "muon-dtype":
 			switch f.muonDType {
 			case "bfloat16", "bf16":
