@@ -63,18 +63,18 @@ func flatLogits(ctx *mlctx.Context, cfg Config, inputs *Node) *Node {
 
 // forward holds what the pieces of one forward pass share.
 type forward struct {
-	ctx        *mlctx.Context
-	cfg        Config
-	g          *graph.Graph
-	inputs     *Node
-	b, t       int
-	seed       int64
-	dtype      dtypes.DType // matmul precision
-	specs      map[string]ParamSpec
-	cos, sin   *Node            // RoPE tables [T, headDim/2]
-	mask       *Node            // additive causal mask [G*T, T]
-	grams      map[string]*Node // InputGrams: weight name -> Gram of its input
-	gramInputs map[string]*Node
+	ctx      *mlctx.Context
+	cfg      Config
+	g        *graph.Graph
+	inputs   *Node
+	b, t     int
+	seed     int64
+	dtype    dtypes.DType // matmul precision
+	specs    map[string]ParamSpec
+	cos, sin *Node            // RoPE tables [T, headDim/2]
+	mask     *Node            // additive causal mask [G*T, T]
+	grams    map[string]*Node // InputGrams: weight name -> Gram of its input
+	gramOf   map[*Node]*Node  // InputGrams: input activations -> their Gram
 }
 
 func newForward(ctx *mlctx.Context, cfg Config, inputs *Node) *forward {

@@ -20,7 +20,7 @@ func InputGrams(ctx *mlctx.Context, cfg Config, inputs *Node) map[string]*Node {
 		panic(err)
 	}
 	f := newForward(ctx, cfg, inputs)
-	f.grams = map[string]*Node{}
+	f.grams, f.gramOf = map[string]*Node{}, map[*Node]*Node{}
 	x := f.hidden()
 	f.grams["tok_emb"] = gram(x)
 	return f.grams
@@ -29,18 +29,12 @@ func InputGrams(ctx *mlctx.Context, cfg Config, inputs *Node) map[string]*Node {
 // recordGram stores the Gram matrix of x as the input statistics of the
 // named weight, reusing the node of an earlier weight with the same input.
 func (f *forward) recordGram(name string, x *Node) {
-	for other, n := range f.grams {
-		if f.gramInputs[other] == x {
-			f.grams[name] = n
-			f.gramInputs[name] = x
-			return
-		}
+	g, ok := f.gramOf[x]
+	if !ok {
+		g = gram(x)
+		f.gramOf[x] = g
 	}
-	if f.gramInputs == nil {
-		f.gramInputs = map[string]*Node{}
-	}
-	f.grams[name] = gram(x)
-	f.gramInputs[name] = x
+	f.grams[name] = g
 }
 
 // gram returns xᵀx for x [N, in], contracting the token axis.

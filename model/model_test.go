@@ -171,6 +171,14 @@ func TestLoadWeightsRoundTripAndErrors(t *testing.T) {
 			t.Fatalf("%s did not round-trip", w[i].Name)
 		}
 	}
+	swapped := append(Weights{}, w...)
+	swapped[0], swapped[1] = swapped[1], swapped[0]
+	if err := CheckWeights(cfg, swapped); err != nil {
+		t.Errorf("CheckWeights must accept any order: %v", err)
+	}
+	if err := CheckOrderedWeights(cfg, swapped); err == nil || !strings.Contains(err.Error(), `tensor 0 is "skip_weights"`) {
+		t.Errorf("CheckOrderedWeights on swapped tensors: %v", err)
+	}
 	missing := append(Weights{}, w[1:]...)
 	if err := LoadWeights(mlctx.New(), cfg, missing); err == nil || !strings.Contains(err.Error(), `missing tensor "tok_emb"`) {
 		t.Errorf("missing tensor: %v", err)

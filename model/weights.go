@@ -128,6 +128,20 @@ func LoadWeights(ctx *mlctx.Context, cfg Config, w Weights) error {
 	return nil
 }
 
+// CheckOrderedWeights is CheckWeights plus the order: w must list the
+// parameters in Params order, the order checkpoint and artifact files keep.
+func CheckOrderedWeights(cfg Config, w Weights) error {
+	if err := CheckWeights(cfg, w); err != nil {
+		return err
+	}
+	for i, p := range cfg.Params() {
+		if w[i].Name != p.Name {
+			return fmt.Errorf("tensor %d is %q, the model's parameter %d is %q", i, w[i].Name, i, p.Name)
+		}
+	}
+	return nil
+}
+
 // CheckWeights reports every way w differs from cfg's parameters: missing,
 // unexpected, misshapen or inconsistent tensors.
 func CheckWeights(cfg Config, w Weights) error {

@@ -69,7 +69,7 @@ func SaveCheckpoint(dir string, ck *Checkpoint) error {
 	if err := ck.Config.Validate(); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", dir, err)
 	}
-	if err := checkWeights(ck.Config, ck.Weights); err != nil {
+	if err := model.CheckOrderedWeights(ck.Config, ck.Weights); err != nil {
 		return fmt.Errorf("save checkpoint %s: weights: %w", dir, err)
 	}
 	parent := filepath.Dir(dir)
@@ -188,7 +188,7 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
 	ck.Weights = model.Weights(ws)
-	if err := checkWeights(ck.Config, ck.Weights); err != nil {
+	if err := model.CheckOrderedWeights(ck.Config, ck.Weights); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, weightsFile, err)
 	}
 	opt, err := ReadTensors(filepath.Join(dir, optimizerFile))
@@ -200,18 +200,4 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 		ck.Optimizer = opt
 	}
 	return ck, nil
-}
-
-// checkWeights verifies that w holds exactly cfg's parameters
-// (model.CheckWeights) and in cfg's order, the order the files keep.
-func checkWeights(cfg model.Config, w model.Weights) error {
-	if err := model.CheckWeights(cfg, w); err != nil {
-		return err
-	}
-	for i, s := range cfg.Params() {
-		if w[i].Name != s.Name {
-			return fmt.Errorf("tensor %d is %q, the model's parameter %d is %q", i, w[i].Name, i, s.Name)
-		}
-	}
-	return nil
 }

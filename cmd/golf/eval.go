@@ -115,7 +115,7 @@ func evalDataDir(ctx context.Context, flagDir string, src *evalSource, tok *toke
 		return src.dir, nil
 	}
 	dir := corpusCacheDir(tok, filepath.Join(src.dir, "data"))
-	return dir, ensureCorpus(ctx, dir, tok)
+	return dir, train.EnsureDefaultData(ctx, dir, tok, nil)
 }
 
 // evalOutput is golf eval's JSON output.
@@ -219,10 +219,4 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	t.Add("data", dir)
 	t.Add("eval_time", res.Duration.Round(1e6).String())
 	return t.Print(env.stdout)
-}
-
-// ensureCorpus builds the embedded corpus's shards into dir unless they are
-// already there (golf bench compress shares it).
-func ensureCorpus(ctx context.Context, dir string, tok *tokenizer.Model) error {
-	return train.EnsureDefaultData(ctx, dir, tok, nil)
 }

@@ -138,14 +138,8 @@ func loadArtifactSource(path string) (*evalSource, error) {
 		return nil, fmt.Errorf("artifact %s: model config: %w", path, err)
 	}
 	w := a.Weights()
-	specs := cfg.Params()
-	if len(w) != len(specs) {
-		return nil, fmt.Errorf("artifact %s: %d tensors, the model config has %d parameters", path, len(w), len(specs))
-	}
-	for i, s := range specs {
-		if w[i].Name != s.Name || fmt.Sprint(w[i].Shape) != fmt.Sprint(s.Shape) {
-			return nil, fmt.Errorf("artifact %s: tensor %d is %q %v, the config wants %q %v", path, i, w[i].Name, w[i].Shape, s.Name, s.Shape)
-		}
+	if err := model.CheckOrderedWeights(cfg, w); err != nil {
+		return nil, fmt.Errorf("artifact %s: %w", path, err)
 	}
 	st := meta.Settings
 	return &evalSource{name: path, cfg: cfg, weights: w, settings: train.Settings{
