@@ -74,7 +74,9 @@ type Result struct {
 //  1. WarmupSteps optimizer steps compile and prime the graphs; their weight
 //     and optimizer changes are undone and the data loader rewound, and their
 //     time is not counted.
-//  2. Each step takes BatchTokens tokens as AccumSteps micro-batches, at the
+//  2. Each step reads BatchTokens tokens as the reference does (8 spans of
+//     BatchTokens/8+1 stream tokens, data.Loader.NextStep) and computes them
+//     as micro-batches of MicroBatchTokens (see Settings.MicroBatch), at the
 //     schedule's learning rate and Muon's momentum; training stops at
 //     Iterations (or MaxSteps) or once the timed training reaches MaxSeconds.
 //  3. Validation runs every ValEvery steps and at the end, outside the timed
@@ -162,7 +164,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err := r.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := r.s.Validate(); err != nil {
+	if err := r.s.ValidateRun(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if err := r.setup(ctx); err != nil {
@@ -328,15 +330,34 @@ func (r *runner) restore(ck *Checkpoint) error {
 	return nil
 }
 
-// nextStep reads one optimizer step's micro-batches.
+// nextStep reads one optimizer step's micro-batches: the step's rows as the
+// reference reads them (data.Loader.NextStep), cut into r.accum micro-
+// batches of consecutive rows. How a step is cut changes memory and speed,
+// never which tokens it trains on.
 func (r *runner) nextStep() ([]Batch, error) {
-	micro := make([]Batch, r.accum)
+	in, tg, err := r.loader.NextStep(r.s.BatchTokens, r.s.SeqLen)
+	if err != nil {
+		return nil, fmt.Errorf("train: data: %w", err)
+	}
+	return SplitStep(in, tg, r.s.SeqLen, r.accum)
+}
+
+// SplitStep cuts one optimizer step's rows (row-major [rows, seqLen], as
+// data.Loader.NextStep returns them) into accum micro-batches of
+// rows/accum consecutive rows each, in order. The micro-batches share the
+// slices' memory.
+func SplitStep(inputs, targets []int32, seqLen, accum int) ([]Batch, error) {
+	if seqLen < 1 || accum < 1 || len(inputs) != len(targets) || len(inputs)%seqLen != 0 {
+		return nil, fmt.Errorf("train: split step: %d inputs and %d targets are not whole rows of %d for %d micro-batches", len(inputs), len(targets), seqLen, accum)
+	}
+	rows := len(inputs) / seqLen
+	if rows%accum != 0 {
+		return nil, fmt.Errorf("train: split step: %d rows do not divide into %d micro-batches", rows, accum)
+	}
+	n := rows / accum * seqLen
+	micro := make([]Batch, accum)
 	for i := range micro {
-		in, tg, err := r.loader.Next(r.s.BatchTokens, r.s.SeqLen, r.accum)
-		if err != nil {
-			return nil, fmt.Errorf("train: data: %w", err)
-		}
-		micro[i] = NewBatch(in, tg, r.s.SeqLen)
+		micro[i] = NewBatch(inputs[i*n:(i+1)*n:(i+1)*n], targets[i*n:(i+1)*n:(i+1)*n], seqLen)
 	}
 	return micro, nil
 }

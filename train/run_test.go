@@ -259,3 +259,40 @@ func TestRunQATSwitchesOnLate(t *testing.T) {
 		t.Errorf("9-bit QAT: %v", err)
 	}
 }
+
+// The micro-batch size changes how a step is computed, never what it
+// computes: with the whole batch at once, with 2 and with 8 micro-batches,
+// every step's loss and the final weights agree to float32 rounding,
+// because every step reads the reference's rows whatever the split.
+func TestRunMicroBatchDoesNotChangeTheNumbers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the small model three times")
+	}
+	dir := writeShards(t, 1024)
+	var runs []*Result
+	var weights []model.Weights
+	for _, micro := range []int{512, 256, 64} {
+		o := smallRun(t, dir)
+		o.MicroBatchTokens = micro
+		o.Iterations, o.Warmdown, o.WarmupSteps, o.ValEvery = 4, 2, 0, 0
+		res, err := Run(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, res)
+		weights = append(weights, readWeights(t, o.OutDir))
+	}
+	for i, res := range runs[1:] {
+		for s, p := range res.History.Train {
+			w := runs[0].History.Train[s].Loss
+			if d := math.Abs(p.Loss - w); d > 1e-6*math.Abs(w) {
+				t.Errorf("micro-batch %d tokens, step %d: loss %.8f, whole batch %.8f (rel %.2g)", []int{256, 64}[i], s+1, p.Loss, w, d/w)
+			}
+		}
+		// Adam divides by sqrt(v): a weight whose gradients are near zero
+		// moves by ~lr either way, so rounding shows most there.
+		if d := maxWeightDiff(weights[0], weights[i+1]); d > 5e-4 {
+			t.Errorf("micro-batch %d tokens: final weights differ by %g", []int{256, 64}[i], d)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 
+	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/model"
 )
 
@@ -16,7 +17,11 @@ type Settings struct {
 	Preset string `json:"preset"`
 
 	BatchTokens      int `json:"batch_tokens"`       // tokens per optimizer step (TRAIN_BATCH_TOKENS)
-	MicroBatchTokens int `json:"micro_batch_tokens"` // tokens per forward/backward; 0 picks one (see MicroBatch)
+	// MicroBatchTokens is the tokens per forward/backward; 0 picks one (see
+	// MicroBatch). It changes memory and speed, never the numbers beyond
+	// float rounding: a step reads the reference's rows whatever it is, and
+	// the micro-batches are cut from them (SplitStep).
+	MicroBatchTokens int `json:"micro_batch_tokens"`
 	SeqLen           int `json:"seq_len"`            // training sequence length (TRAIN_SEQ_LEN)
 
 	Iterations  int     `json:"iterations"`   // schedule length in optimizer steps (ITERATIONS)
@@ -96,6 +101,19 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("settings: qat-clip-std must not be negative and qat-start must be in [0, 1), got %g and %g", s.QATClipStd, s.QATStart)
 	}
 	return s.Optimizer.Validate()
+}
+
+// ValidateRun is Validate plus what a run over shards needs: BatchTokens
+// readable as the reference reads a step, 8 spans of whole rows
+// (data.StepShape: a multiple of 8 × SeqLen).
+func (s Settings) ValidateRun() error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if _, _, err := data.StepShape(s.BatchTokens, s.SeqLen, 1); err != nil {
+		return fmt.Errorf("settings: batch-tokens %d: %w", s.BatchTokens, err)
+	}
+	return nil
 }
 
 // MicroBatch returns the tokens per micro-batch and the number of micro-

@@ -155,7 +155,7 @@ func (f *settingFlags) apply(s *train.Settings) error {
 	if err != nil {
 		return err
 	}
-	if verr := s.Validate(); verr != nil {
+	if verr := s.ValidateRun(); verr != nil {
 		return fmt.Errorf("%w: %v", errUsage, verr)
 	}
 	return nil

@@ -57,12 +57,11 @@ func main() {
 	schedule, momentum := s.Schedule(), s.Optimizer.Momentum()
 	start := time.Now()
 	for step := 0; step < s.Iterations; {
-		batches := make([]train.Batch, accum)
-		for i := range batches {
-			inputs, targets, err := loader.Next(s.BatchTokens, s.SeqLen, accum)
-			check(err)
-			batches[i] = train.NewBatch(inputs, targets, s.SeqLen)
-		}
+		// The reference's rows for this step, cut into micro-batches.
+		inputs, targets, err := loader.NextStep(s.BatchTokens, s.SeqLen)
+		check(err)
+		batches, err := train.SplitStep(inputs, targets, s.SeqLen, accum)
+		check(err)
 		loss, err := trainer.Step(ctx, batches, schedule.LRScale(step, time.Since(start)), momentum.At(step))
 		check(err)
 		step++
