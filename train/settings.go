@@ -16,13 +16,13 @@ import (
 type Settings struct {
 	Preset string `json:"preset"`
 
-	BatchTokens      int `json:"batch_tokens"`       // tokens per optimizer step (TRAIN_BATCH_TOKENS)
+	BatchTokens int `json:"batch_tokens"` // tokens per optimizer step (TRAIN_BATCH_TOKENS)
 	// MicroBatchTokens is the tokens per forward/backward; 0 picks one (see
 	// MicroBatch). It changes memory and speed, never the numbers beyond
 	// float rounding: a step reads the reference's rows whatever it is, and
 	// the micro-batches are cut from them (SplitStep).
 	MicroBatchTokens int `json:"micro_batch_tokens"`
-	SeqLen           int `json:"seq_len"`            // training sequence length (TRAIN_SEQ_LEN)
+	SeqLen           int `json:"seq_len"` // training sequence length (TRAIN_SEQ_LEN)
 
 	Iterations  int     `json:"iterations"`   // schedule length in optimizer steps (ITERATIONS)
 	MaxSteps    int     `json:"max_steps"`    // stop after this many steps without changing the schedule; 0: Iterations
