@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -13,8 +14,14 @@ import (
 
 // NewTrainer initialises cfg's parameters from opts.Seed on backend and
 // prepares its optimizers. Nothing is compiled until the first Step.
+//
+// The optimizer's StorageDType, when auto, follows the compute dtype chosen
+// for backend (OptimizerConfig.ResolveStorage); Trainer.Optimizer says what
+// was chosen.
 func NewTrainer(backend backends.Backend, cfg model.Config, opt OptimizerConfig, opts TrainerOptions) (*Trainer, error) {
-	net, err := modelNetwork(forBackend(backend, cfg), opt)
+	cfg = forBackend(backend, cfg)
+	opt = opt.ResolveStorage(cfg.ComputeDType)
+	net, err := modelNetwork(cfg, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +83,7 @@ func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 	if err := cfg.Validate(); err != nil {
 		return network{}, fmt.Errorf("trainer: %w", err)
 	}
+	bf16 := opt.StorageDType == dtypes.BFloat16
 	var params []paramSpec
 	for _, p := range cfg.Params() {
 		var r paramRule
@@ -84,11 +92,13 @@ func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 			if len(p.Shape) != 2 {
 				return network{}, fmt.Errorf("trainer: matrix parameter %q has shape %v, Muon needs 2-D", p.Name, p.Shape)
 			}
-			r = paramRule{kind: muonUpdate, lr: opt.MatrixLR, wd: opt.MuonWeightDecay}
+			r = paramRule{kind: muonUpdate, lr: opt.MatrixLR, wd: opt.MuonWeightDecay, bf16Update: bf16}
 		case model.Embedding:
-			r = paramRule{kind: adamUpdate, lr: opt.EmbedLR, wd: opt.EmbedWeightDecay}
+			// The reference's untied head is a CastedLinear, restored to
+			// fp32; only the tied embedding stays bf16.
+			r = paramRule{kind: adamUpdate, lr: opt.EmbedLR, wd: opt.EmbedWeightDecay, bf16Weights: bf16}
 			if p.Name == "lm_head" {
-				r.lr = opt.HeadLR
+				r.lr, r.bf16Weights = opt.HeadLR, false
 			}
 		case model.Control:
 			r = paramRule{kind: adamUpdate, lr: opt.ScalarLR, wd: opt.ScalarWeightDecay}

@@ -281,9 +281,9 @@ func (r *runner) setup(ctx context.Context) error {
 	r.logf("preset:%s model_params:%d vocab:%d", r.s.Preset, r.cfg.NumParams(), r.cfg.VocabSize)
 	r.logf("data:%s train_shards:%d val_tokens:%d", dir, len(trainFiles), len(r.val)-1)
 	r.logf("world_size:1 grad_accum_steps:%d micro_batch_tokens:%d", r.accum, r.micro)
-	op := r.s.Optimizer
-	r.logf("embed_lr:%g matrix_lr:%g scalar_lr:%g muon_momentum:%g muon_dtype:%s grad_clip_norm:%g",
-		op.EmbedLR, op.MatrixLR, op.ScalarLR, op.MuonMomentum, op.NewtonSchulzDType, op.GradClipNorm)
+	op := r.tr.Optimizer()
+	r.logf("embed_lr:%g matrix_lr:%g scalar_lr:%g muon_momentum:%g muon_dtype:%s storage_dtype:%s grad_clip_norm:%g",
+		op.EmbedLR, op.MatrixLR, op.ScalarLR, op.MuonMomentum, op.NewtonSchulzDType, op.StorageDType, op.GradClipNorm)
 	r.logf("train_batch_tokens:%d train_seq_len:%d iterations:%d warmup_steps:%d warmdown:%d max_wallclock_seconds:%.3f",
 		r.s.BatchTokens, r.s.SeqLen, r.s.Iterations, r.s.WarmupSteps, r.s.Warmdown, r.s.MaxSeconds)
 	r.logf("seed:%d", r.s.Seed)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
 	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/model"
 )
@@ -293,6 +295,44 @@ func TestRunMicroBatchDoesNotChangeTheNumbers(t *testing.T) {
 		// moves by ~lr either way, so rounding shows most there.
 		if d := maxWeightDiff(weights[0], weights[i+1]); d > 5e-4 {
 			t.Errorf("micro-batch %d tokens: final weights differ by %g", []int{256, 64}[i], d)
+		}
+	}
+}
+
+// StorageDType bfloat16 keeps the tied embedding in bfloat16 through a run
+// (every saved value is a bfloat16 one, the block matrices stay float32);
+// auto on the pure-Go backend (float32 matmuls) keeps it in float32.
+func TestRunStorageDType(t *testing.T) {
+	dir := writeShards(t, 1024)
+	for _, c := range []struct {
+		dtype dtypes.DType
+		bf16  bool
+	}{{dtypes.BFloat16, true}, {dtypes.InvalidDType, false}} {
+		o := smallRun(t, dir)
+		o.Iterations, o.Warmdown, o.WarmupSteps, o.ValEvery = 2, 1, 0, 0
+		o.Optimizer.StorageDType = c.dtype
+		if _, err := Run(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		log, _ := os.ReadFile(filepath.Join(o.OutDir, "train.log"))
+		want := map[bool]string{true: "storage_dtype:BFloat16", false: "storage_dtype:Float32"}[c.bf16]
+		if !strings.Contains(string(log), want) {
+			t.Errorf("%s: log has no %q", c.dtype, want)
+		}
+		for _, w := range readWeights(t, o.OutDir) {
+			inBF16 := 0
+			for _, x := range w.Data {
+				if x == hostRoundBF16(x) {
+					inBF16++
+				}
+			}
+			all := inBF16 == len(w.Data)
+			switch {
+			case w.Name == "tok_emb" && all != c.bf16:
+				t.Errorf("%s: tok_emb has %d of %d bfloat16 values", c.dtype, inBF16, len(w.Data))
+			case w.Name == "block_0/attn/c_q" && all:
+				t.Errorf("%s: block matrix c_q holds only bfloat16 values: its master weights should be float32", c.dtype)
+			}
 		}
 	}
 }

@@ -40,7 +40,7 @@ type settingFlags struct {
 	seed                                            int64
 	matrixLR, embedLR, scalarLR, momentum, clip     float64
 	muonWD, embedWD, scalarWD                       float64
-	muonDType                                       string
+	muonDType, storageDType                         string
 	qatBits                                         int
 	qatClipStd, qatStart                            float64
 }
@@ -79,6 +79,8 @@ func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
 	fs.Float64Var(&f.embedWD, "embed-weight-decay", 0, "decoupled weight decay of the embedding")
 	fs.Float64Var(&f.scalarWD, "scalar-weight-decay", 0, "decoupled weight decay of control parameters")
 	fs.StringVar(&f.muonDType, "muon-dtype", "", "Newton-Schulz dtype: bfloat16 (reference) or float32 ("+presets(func(s train.Settings) any { return s.Optimizer.NewtonSchulzDType })+")")
+	fs.StringVar(&f.storageDType, "storage-dtype", "auto", "the reference's bf16 storage points (tied embedding weights/moments/gradient, Muon's update): "+
+		"bfloat16, float32, or auto (bfloat16 when the matmuls run in bfloat16, i.e. on a GPU; float32 on the CPU)")
 	fs.IntVar(&f.qatBits, "qat-bits", 0, "quantization-aware training: fake-quantize every block matrix to this many bits per row (2..8); 0 = off")
 	fs.Float64Var(&f.qatClipStd, "qat-clip-std", 0, "QAT row clip at k * row std (12.85 matches the int6-sd scheme); 0 = row max |w|")
 	fs.Float64Var(&f.qatStart, "qat-start", 0.85, "fraction of the run (steps, or wall clock under a cap) after which QAT is on")
@@ -141,6 +143,17 @@ func (f *settingFlags) apply(s *train.Settings) error {
 			s.QATClipStd = f.qatClipStd
 		case "qat-start":
 			s.QATStart = f.qatStart
+		case "storage-dtype":
+			switch f.storageDType {
+			case "auto":
+				o.StorageDType = dtypes.InvalidDType
+			case "bfloat16", "bf16":
+				o.StorageDType = dtypes.BFloat16
+			case "float32", "f32":
+				o.StorageDType = dtypes.Float32
+			default:
+				err = fmt.Errorf("%w: --storage-dtype must be auto, bfloat16 or float32, got %q", errUsage, f.storageDType)
+			}
 		case "muon-dtype":
 			switch f.muonDType {
 			case "bfloat16", "bf16":
