@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +11,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 
+	"github.com/paramgolf/golf/internal/outlock"
 	"github.com/paramgolf/golf/internal/progress"
 	"github.com/paramgolf/golf/internal/report"
+	"github.com/paramgolf/golf/internal/strictjson"
 	"github.com/paramgolf/golf/tokenizer"
 )
 
@@ -116,6 +118,9 @@ type TokenizerInfo struct {
 	VocabSize int    `json:"vocab_size"`
 	BOS       int    `json:"bos"`
 	SHA256    string `json:"sha256,omitempty"` // of the model file, when known
+	// Path is the model file's absolute path at build time, when it was
+	// a file (FolderTokenizer looks there first).
+	Path string `json:"path,omitempty"`
 }
 
 // InputInfo describes one input of a build.
@@ -155,7 +160,7 @@ func ReadManifest(path string) (*Manifest, error) {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := strictjson.Decode(b, &m); err != nil {
 		return nil, fmt.Errorf("data: manifest %s: %w", path, err)
 	}
 	if m.Format != ManifestFormat {
@@ -195,7 +200,11 @@ type docBatch struct {
 // opt.Overwrite, the earlier build's manifest is removed first, then its
 // shards are replaced; a manifest present means the shards beside it are
 // complete. Only a process killed outright leaves something behind: a
-// hidden .golf-build-* directory, never a file under a shard's name.
+// hidden .golf-build-* directory, never a file under a shard's name; the
+// next Build into opt.Dir removes it.
+//
+// Build holds opt.Dir's lock (internal/outlock) while it runs: a second
+// build into the same directory fails at once, naming the first.
 func Build(ctx context.Context, opt BuildOptions) (*Manifest, error) {
 	if err := checkBuildOptions(&opt); err != nil {
 		return nil, err
@@ -204,12 +213,24 @@ func Build(ctx context.Context, opt BuildOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One writer at a time; holding the lock, what a killed build left
+	// (its hidden temporary folders) can be removed.
+	lock, err := outlock.Acquire(opt.Dir, commandLine())
+	if err != nil {
+		return nil, fmt.Errorf("data: build: %w", err)
+	}
+	defer lock.Release()
+	for _, name := range staleBuilds(opt.Dir) {
+		if err := os.RemoveAll(filepath.Join(opt.Dir, name)); err != nil {
+			return nil, fmt.Errorf("data: build: remove a killed build's %s: %w", name, err)
+		}
+	}
 	if !opt.Overwrite {
 		if old := earlierBuild(opt.Dir); len(old) > 0 {
 			return nil, fmt.Errorf("data: build: %s already holds a build (%s); overwrite it (--force) or choose another directory", opt.Dir, old[0])
 		}
 	}
-	tmp, err := os.MkdirTemp(opt.Dir, ".golf-build-*")
+	tmp, err := os.MkdirTemp(opt.Dir, buildTempPattern)
 	if err != nil {
 		return nil, fmt.Errorf("data: build: %w", err)
 	}
@@ -220,12 +241,16 @@ func Build(ctx context.Context, opt BuildOptions) (*Manifest, error) {
 	os.RemoveAll(tmp)
 	if err != nil {
 		if created {
+			lock.Release()
 			os.Remove(opt.Dir) // only if still empty
 		}
 		return nil, err
 	}
 	return m, nil
 }
+
+// commandLine names this process for lock files: its command line.
+func commandLine() string { return strings.Join(os.Args, " ") }
 
 func checkBuildOptions(opt *BuildOptions) error {
 	switch {
@@ -309,6 +334,9 @@ func build(ctx context.Context, opt BuildOptions, tmp string) (*Manifest, error)
 	}
 	if h, ok := enc.(interface{ SHA256() string }); ok {
 		m.Tokenizer.SHA256 = h.SHA256()
+	}
+	if st, err := os.Stat(enc.Name()); err == nil && st.Mode().IsRegular() {
+		m.Tokenizer.Path, _ = filepath.Abs(enc.Name())
 	}
 	var bt *tokenizer.ByteTable
 	if b, ok := enc.(interface{ ByteTable() *tokenizer.ByteTable }); ok {
@@ -400,6 +428,9 @@ func build(ctx context.Context, opt BuildOptions, tmp string) (*Manifest, error)
 	switch {
 	case docs == 0:
 		return nil, fmt.Errorf("data: build: the inputs hold no documents")
+	case splits[0].info.Tokens+splits[1].info.Tokens == docs:
+		// Only the BOS of each: shards a model cannot learn from.
+		return nil, fmt.Errorf("data: build: the inputs hold %d document(s), all empty: no text to tokenize", docs)
 	case docs < int64(opt.ValDocs):
 		return nil, fmt.Errorf("data: build: the inputs hold %d documents, fewer than the %d validation documents asked for", docs, opt.ValDocs)
 	}
