@@ -115,7 +115,7 @@ func evalDataDir(ctx context.Context, flagDir string, src *evalSource, tok *toke
 		return src.dir, nil
 	}
 	dir := corpusCacheDir(tok, filepath.Join(src.dir, "data"))
-	return dir, train.EnsureDefaultData(ctx, dir, tok, nil)
+	return dir, data.EnsureDefault(ctx, dir, tok, nil)
 }
 
 // evalOutput is golf eval's JSON output.
@@ -189,9 +189,7 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if limit > 0 && len(val)-1 > limit {
-		val = val[:max(limit/opts.SeqLen, 1)*opts.SeqLen+1]
-	}
+	val = data.CapValidation(val, opts.SeqLen, limit)
 	backend, desc, err := compute.Open(*backendSpec)
 	if err != nil {
 		return err

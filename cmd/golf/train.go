@@ -198,11 +198,13 @@ func corpusCacheDir(tok *tokenizer.Model, fallback string) string {
 func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "train", "")
 	preset := fs.String("preset", "", "model and settings preset: tiny or baseline (default tiny; with --resume, the run's)")
-	dataDir := fs.String("data", "", "shard directory (fineweb_train_*.bin, fineweb_val_*.bin); default: the embedded corpus")
-	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the embedded sp1024)")
+	dataDir := fs.String("data", "", "shard directory (fineweb_train_*.bin, fineweb_val_*.bin); default: the resumed run's, else the embedded corpus")
+	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the resumed run's, else the one the data's manifest.json names, else the embedded sp1024)")
 	out := fs.String("out", "", "output directory (default runs/<timestamp>; with --resume, the run's directory)")
 	backendSpec := fs.String("backend", "", "compute backend: go, cuda, or a gomlx spec (default: a GPU if present, else pure Go)")
-	resume := fs.String("resume", "", "continue the run saved in this checkpoint directory")
+	resume := fs.String("resume", "", "continue the run saved in this checkpoint directory (with its own data and tokenizer)")
+	force := fs.Bool("force", false, "replace an earlier run in --out instead of refusing")
+	allowDataChange := fs.Bool("allow-data-change", false, "with --resume: train on other --data or another --tokenizer than the checkpoint records")
 	asJSON := fs.Bool("json", false, "print results.json to stdout (log lines go to stderr)")
 	quiet := fs.Bool("quiet", false, "no progress lines")
 	sf := bindSettingFlags(fs)
@@ -241,13 +243,29 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 		if cfg, s, err = train.PresetSettings(name); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
+		// The model's vocabulary is the tokenizer's (sp1024, sp8192, ...).
+		cfg.VocabSize = 0
 	}
 	if err := sf.apply(&s); err != nil {
 		return err
 	}
-	tok, err := loadTokenizer(*tokPath)
-	if err != nil {
-		return err
+	var tok *tokenizer.Model // nil: train.Run picks (the run's, the data's, the embedded)
+	if *tokPath != "" {
+		var err error
+		if tok, err = tokenizer.Load(*tokPath); err != nil {
+			return err
+		}
+	}
+	cacheTok := tok // the embedded corpus's build is keyed by its tokenizer
+	if cacheTok == nil {
+		cacheTok = tokenizer.Default()
+		if *resume != "" {
+			if st, err := train.ReadTrainState(*resume); err == nil && st.EmbeddedCorpus && st.Tokenizer != tokenizer.DefaultModelName {
+				if t, err := tokenizer.Load(st.Tokenizer); err == nil {
+					cacheTok = t
+				}
+			}
+		}
 	}
 	if *out == "" {
 		*out = filepath.Join("runs", time.Now().Format("20060102-150405"))
@@ -261,8 +279,9 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 		progressW = nil
 	}
 	res, err := train.Run(ctx, train.Options{
-		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(tok, filepath.Join(*out, "data")),
-		Tokenizer: tok, BackendSpec: *backendSpec, OutDir: *out, Resume: *resume, Log: logW, Progress: progressW,
+		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(cacheTok, filepath.Join(*out, "data")),
+		Tokenizer: tok, BackendSpec: *backendSpec, OutDir: *out, Resume: *resume, Force: *force, AllowDataChange: *allowDataChange,
+		Log: logW, Progress: progressW,
 	})
 	if err != nil {
 		return err
@@ -273,6 +292,7 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	t := report.NewTable(fmt.Sprintf("\ngolf train: %s preset, %s", res.Preset, res.Backend), "metric", "value")
 	t.Add("val_loss", fmt.Sprintf("%.4f", res.ValLoss))
 	t.Add("val_bpb", fmt.Sprintf("%.4f", res.ValBPB))
+	t.Add("val_tokens", valTokensNote(res))
 	t.Add("steps", fmt.Sprintf("%d (%s)", res.Steps, res.StoppedBy))
 	t.Add("tokens", progress.Count(float64(res.Tokens)))
 	t.Add("tokens/s", progress.Count(res.TokensPerS))
@@ -282,4 +302,13 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	t.Add("params", res.Params)
 	t.Add("out", *out)
 	return t.Print(env.stdout)
+}
+
+// valTokensNote says what the final and periodic evaluations scored.
+func valTokensNote(res *train.Result) string {
+	note := fmt.Sprintf("%d (the whole split)", res.ValTokens)
+	if res.PeriodicValTokens < res.ValTokens {
+		note += fmt.Sprintf("; periodic validation: the first %d", res.PeriodicValTokens)
+	}
+	return note
 }
