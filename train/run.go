@@ -65,28 +65,28 @@ type Options struct {
 
 // Result summarises a run; it is also written to OutDir/results.json.
 type Result struct {
-	Preset      string       `json:"preset"`
-	Backend     string       `json:"backend"`
-	Params      int          `json:"params"`
-	Steps       int          `json:"steps"`
-	Tokens      int64        `json:"tokens"`
-	TrainTimeMs float64      `json:"train_time_ms"`
-	StepAvgMs   float64      `json:"step_avg_ms"`
-	TokensPerS  float64      `json:"tokens_per_s"`
-	WarmupMs    float64      `json:"warmup_ms"`  // compile and priming steps, not in TrainTimeMs
-	StoppedBy   string       `json:"stopped_by"` // "iterations", "max_steps" or "wallclock"
-	Final       EvalResult   `json:"final"` // over the whole validation split
-	ValLoss     float64      `json:"val_loss"`
-	ValBPB      float64      `json:"val_bpb"`
+	Preset      string     `json:"preset"`
+	Backend     string     `json:"backend"`
+	Params      int        `json:"params"`
+	Steps       int        `json:"steps"`
+	Tokens      int64      `json:"tokens"`
+	TrainTimeMs float64    `json:"train_time_ms"`
+	StepAvgMs   float64    `json:"step_avg_ms"`
+	TokensPerS  float64    `json:"tokens_per_s"`
+	WarmupMs    float64    `json:"warmup_ms"`  // compile and priming steps, not in TrainTimeMs
+	StoppedBy   string     `json:"stopped_by"` // "iterations", "max_steps" or "wallclock"
+	Final       EvalResult `json:"final"`      // over the whole validation split
+	ValLoss     float64    `json:"val_loss"`
+	ValBPB      float64    `json:"val_bpb"`
 	// ValTokens is the validation split's size in targets (the final
 	// evaluation's); PeriodicValTokens what each periodic evaluation
 	// scored (Settings.ValTokens caps it).
-	ValTokens         int `json:"val_tokens"`
-	PeriodicValTokens int `json:"periodic_val_tokens"`
-	Checkpoint  string       `json:"checkpoint"`
-	Settings    Settings     `json:"settings"`
-	Model       model.Config `json:"model"`
-	History     History      `json:"history"`
+	ValTokens         int          `json:"val_tokens"`
+	PeriodicValTokens int          `json:"periodic_val_tokens"`
+	Checkpoint        string       `json:"checkpoint"`
+	Settings          Settings     `json:"settings"`
+	Model             model.Config `json:"model"`
+	History           History      `json:"history"`
 }
 
 // Run trains a model as the reference does and evaluates it:
