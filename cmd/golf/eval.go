@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -81,18 +82,36 @@ func hasValShards(dir string) bool {
 	return err == nil && len(files) > 0
 }
 
-// evalTokenizer picks the tokenizer: the flag's, else the one the run
-// trained with when it was a file that still exists, else the embedded
-// sp1024. Its vocabulary must be the model's.
-func evalTokenizer(path string, src *evalSource) (*tokenizer.Model, error) {
+// evalTokenizer picks the tokenizer: the flag's; else the one the run
+// trained with when it was a file that still exists (or the embedded
+// model); else the one the data folder names (its manifest.json, or the
+// challenge's layout); else the embedded sp1024. Its vocabulary must be the
+// model's.
+func evalTokenizer(path string, src *evalSource, dataDir string) (*tokenizer.Model, error) {
 	if path == "" && src.tokenizer != "" && src.tokenizer != tokenizer.DefaultModelName {
 		if _, err := os.Stat(src.tokenizer); err == nil {
 			path = src.tokenizer
 		}
 	}
-	tok, err := loadTokenizer(path)
-	if err != nil {
-		return nil, err
+	var tok *tokenizer.Model
+	switch {
+	case path != "":
+		t, err := tokenizer.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		tok = t
+	case src.tokenizer == tokenizer.DefaultModelName:
+		tok = tokenizer.Default()
+	case dataDir != "":
+		t, _, err := data.FolderTokenizer(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		tok = t
+	}
+	if tok == nil {
+		tok = tokenizer.Default()
 	}
 	if tok.VocabSize() != src.cfg.VocabSize {
 		return nil, fmt.Errorf("%w: %s has a vocabulary of %d, tokenizer %s has %d: pass the run's --tokenizer",
@@ -103,17 +122,44 @@ func evalTokenizer(path string, src *evalSource) (*tokenizer.Model, error) {
 
 // evalDataDir picks the validation shards: the flag's directory; else the
 // run's own data (recorded in its checkpoint); else the source's folder when
-// shards sit next to it; else the embedded corpus, built once into the user
-// cache (or next to the source when there is none).
-func evalDataDir(ctx context.Context, flagDir string, src *evalSource, tok *tokenizer.Model) (string, error) {
+// shards sit next to it; else "" for the embedded corpus (see
+// embeddedDataDir).
+func evalDataDir(flagDir string, src *evalSource) string {
 	switch {
 	case flagDir != "":
-		return flagDir, nil
+		return flagDir
 	case hasValShards(src.dataDir):
-		return src.dataDir, nil
+		return src.dataDir
 	case hasValShards(src.dir):
-		return src.dir, nil
+		return src.dir
 	}
+	return ""
+}
+
+// evalData resolves the shards and tokenizer that evaluating (or
+// calibrating) src reads, from the --tokenizer and --data flags
+// (evalDataDir, evalTokenizer), and checks the folder (data.CheckDir).
+func evalData(ctx context.Context, tokPath, flagDir string, src *evalSource) (*tokenizer.Model, *data.DirCheck, error) {
+	dir := evalDataDir(flagDir, src)
+	tok, err := evalTokenizer(tokPath, src, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dir == "" {
+		if dir, err = embeddedDataDir(ctx, src, tok); err != nil {
+			return nil, nil, err
+		}
+	}
+	check, err := data.CheckDir(dir, tok)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tok, check, nil
+}
+
+// embeddedDataDir builds the embedded corpus once into the user cache (or
+// next to the source when there is none) and returns the folder.
+func embeddedDataDir(ctx context.Context, src *evalSource, tok *tokenizer.Model) (string, error) {
 	dir := corpusCacheDir(tok, filepath.Join(src.dir, "data"))
 	return dir, data.EnsureDefault(ctx, dir, tok, nil)
 }
@@ -137,10 +183,10 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the run's, else the embedded sp1024)")
 	stride := fs.Int("eval-stride", -1, "sliding-window stride; 0 = non-overlapping windows (default: the run's)")
 	seqLen := fs.Int("seq-len", 0, "window length (default: the run's training sequence length)")
-	valTokens := fs.Int("val-tokens", -1, "cap on validation tokens; 0 = all (default: the run's)")
+	valTokens := fs.Int("val-tokens", -1, "cap on validation tokens; 0 = all (default: all)")
 	batchTokens := fs.Int("batch-tokens", 0, "tokens per evaluation graph call (default: the run's, else 65536)")
 	backendSpec := fs.String("backend", "", "compute backend: go, cuda, or a gomlx spec")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
+	outf := addOutputFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -158,7 +204,7 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	if *stride >= 0 {
 		opts.Stride = *stride
 	}
-	limit := src.settings.ValTokens
+	limit := 0 // the whole split: a run's cap is for its periodic validation
 	if *valTokens >= 0 {
 		limit = *valTokens
 	}
@@ -173,18 +219,11 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 			errUsage, opts.SeqLen, opts.Stride, *batchTokens)
 	}
 	opts.BatchRows = max(*batchTokens/opts.SeqLen, 1)
-	tok, err := evalTokenizer(*tokPath, src)
+	tok, check, err := evalData(ctx, *tokPath, *dataDir, src)
 	if err != nil {
 		return err
 	}
-	dir, err := evalDataDir(ctx, *dataDir, src, tok)
-	if err != nil {
-		return err
-	}
-	valFiles, err := data.ValFiles(dir)
-	if err != nil {
-		return err
-	}
+	dir, valFiles := check.Dir, check.Val
 	val, err := data.LoadValidation(valFiles, opts.SeqLen)
 	if err != nil {
 		return err
@@ -195,26 +234,27 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer backend.Finalize()
-	if !*asJSON {
-		opts.Progress = env.stderr
-	}
+	opts.Progress = outf.progress(env)
 	res, err := train.Evaluate(ctx, backend, src.cfg, src.weights, val, tok.ByteTable(), opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.name, err)
 	}
-	if *asJSON {
-		return report.WriteJSON(env.stdout, evalOutput{Source: src.name, Data: dir, Backend: desc, SeqLen: opts.SeqLen,
-			Stride: max(opts.Stride, 0), EvalResult: res})
-	}
-	t := report.NewTable(fmt.Sprintf("golf eval: %s on %s", src.name, desc), "metric", "value")
+	result := evalOutput{Source: src.name, Data: dir, Backend: desc, SeqLen: opts.SeqLen, Stride: max(opts.Stride, 0), EvalResult: res}
+	return outf.emit(env, result, func(w io.Writer) error { return printEval(w, result) })
+}
+
+// printEval prints golf eval's table.
+func printEval(w io.Writer, o evalOutput) error {
+	src, desc, res, dir := o.Source, o.Backend, o.EvalResult, o.Data
+	t := report.NewTable(fmt.Sprintf("golf eval: %s on %s", src, desc), "metric", "value")
 	t.Add("val_loss", fmt.Sprintf("%.4f", res.ValLoss))
 	t.Add("val_bpb", fmt.Sprintf("%.4f", res.ValBPB))
 	t.Add("tokens", res.Tokens)
 	t.Add("bytes", res.Bytes)
-	t.Add("seq_len", opts.SeqLen)
-	t.Add("stride", max(opts.Stride, 0))
+	t.Add("seq_len", o.SeqLen)
+	t.Add("stride", o.Stride)
 	t.Add("windows", res.Windows)
 	t.Add("data", dir)
 	t.Add("eval_time", res.Duration.Round(1e6).String())
-	return t.Print(env.stdout)
+	return t.Print(w)
 }

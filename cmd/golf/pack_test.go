@@ -25,7 +25,7 @@ func TestPackSyntheticTiny(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "tiny.golf")
 	js := filepath.Join(dir, "pack.json")
-	code, stdout, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int6-sd", "--codec", "fse", "--out", out, "--json", js)
+	code, stdout, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int6-sd", "--codec", "fse", "--out", out, "--json-out", js)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -95,7 +95,7 @@ func TestBenchCompressSynthetic(t *testing.T) {
 	dir := t.TempDir()
 	png, js := filepath.Join(dir, "b.png"), filepath.Join(dir, "b.json")
 	code, stdout, stderr := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--schemes", "int8-ref,int6-sd",
-		"--codecs", "zstd-best,cm", "--layouts", "rows,packed", "--png", png, "--json", js)
+		"--codecs", "zstd-best,cm", "--layouts", "rows,packed", "--png", png, "--json-out", js)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

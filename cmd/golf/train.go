@@ -205,8 +205,7 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	resume := fs.String("resume", "", "continue the run saved in this checkpoint directory (with its own data and tokenizer)")
 	force := fs.Bool("force", false, "replace an earlier run in --out instead of refusing")
 	allowDataChange := fs.Bool("allow-data-change", false, "with --resume: train on other --data or another --tokenizer than the checkpoint records")
-	asJSON := fs.Bool("json", false, "print results.json to stdout (log lines go to stderr)")
-	quiet := fs.Bool("quiet", false, "no progress lines")
+	outf := addOutputFlags(fs)
 	sf := bindSettingFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -271,13 +270,10 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 		*out = filepath.Join("runs", time.Now().Format("20060102-150405"))
 	}
 	logW := env.stdout
-	if *asJSON {
+	if outf.json {
 		logW = env.stderr
 	}
-	var progressW io.Writer = env.stderr
-	if *quiet {
-		progressW = nil
-	}
+	progressW := outf.progress(env)
 	res, err := train.Run(ctx, train.Options{
 		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(cacheTok, filepath.Join(*out, "data")),
 		Tokenizer: tok, BackendSpec: *backendSpec, OutDir: *out, Resume: *resume, Force: *force, AllowDataChange: *allowDataChange,
@@ -286,9 +282,11 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return report.WriteJSON(env.stdout, res)
-	}
+	return outf.emit(env, res, func(w io.Writer) error { return printTrainResult(w, res, *out) })
+}
+
+// printTrainResult prints golf train's results table.
+func printTrainResult(w io.Writer, res *train.Result, out string) error {
 	t := report.NewTable(fmt.Sprintf("\ngolf train: %s preset, %s", res.Preset, res.Backend), "metric", "value")
 	t.Add("val_loss", fmt.Sprintf("%.4f", res.ValLoss))
 	t.Add("val_bpb", fmt.Sprintf("%.4f", res.ValBPB))
@@ -300,8 +298,8 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	t.Add("train_time", progress.Duration(time.Duration(res.TrainTimeMs*float64(time.Millisecond))))
 	t.Add("warmup_time", progress.Duration(time.Duration(res.WarmupMs*float64(time.Millisecond))))
 	t.Add("params", res.Params)
-	t.Add("out", *out)
-	return t.Print(env.stdout)
+	t.Add("out", out)
+	return t.Print(w)
 }
 
 // valTokensNote says what the final and periodic evaluations scored.
