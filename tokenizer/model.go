@@ -197,16 +197,21 @@ func Parse(name string, data []byte) (*Model, error) {
 func (m *Model) SHA256() string { return m.sha256 }
 
 func parse(name string, data []byte) (*Model, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("the file is empty (0 bytes), not a SentencePiece model")
+	}
 	mp, err := parseModelProto(data)
 	if err != nil {
 		return nil, fmt.Errorf("not a valid SentencePiece model file: %w", err)
 	}
+	// No pieces first: bytes that decode as an empty message say nothing
+	// of a model type (protobuf's default, UNIGRAM, would be reported).
+	if len(mp.pieces) == 0 {
+		return nil, fmt.Errorf("no pieces: the vocabulary is empty (is it a SentencePiece model file?)")
+	}
 	t := mp.trainer
 	if t.ModelType != BPE {
 		return nil, fmt.Errorf("model type is %v; only BPE models are supported", t.ModelType)
-	}
-	if len(mp.pieces) == 0 {
-		return nil, fmt.Errorf("the vocabulary is empty")
 	}
 	if len(mp.pieces) > 1<<30 {
 		return nil, fmt.Errorf("%d pieces is more than supported", len(mp.pieces))
