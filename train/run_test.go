@@ -429,9 +429,14 @@ func TestRunOwnsItsFolder(t *testing.T) {
 	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "already holds a run") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("second run into the folder: %v", err)
 	}
+	killed := filepath.Join(o.OutDir, ".checkpoint.tmp-1234") // a run killed while saving
+	os.MkdirAll(killed, 0o755)
 	o.Force = true
 	if _, err := Run(context.Background(), o); err != nil {
 		t.Fatalf("with Force: %v", err)
+	}
+	if _, err := os.Stat(killed); !os.IsNotExist(err) {
+		t.Fatalf("a killed run's temporary checkpoint is still there: %v", err)
 	}
 	log, _ := os.ReadFile(filepath.Join(o.OutDir, "train.log"))
 	if n := strings.Count(string(log), "backend:"); n != 1 {

@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 
 	golf "github.com/paramgolf/golf"
+	"github.com/paramgolf/golf/internal/atomicfile"
+	"github.com/paramgolf/golf/internal/outlock"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
@@ -218,6 +222,18 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 		if *ckpt != "" {
 			path = filepath.Join(*ckpt, "model.golf")
 		}
+	}
+	// One writer per folder; holding it, a killed pack's temporary
+	// artifact can go.
+	lock, err := outlock.Acquire(filepath.Dir(path), strings.Join(os.Args, " "))
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if stale, err := atomicfile.RemoveStale(path); err != nil {
+		return err
+	} else if len(stale) > 0 {
+		fmt.Fprintf(env.stderr, "golf pack: removed %d temporary file(s) a killed pack left: %s\n", len(stale), strings.Join(stale, ", "))
 	}
 	q, err := quant.Quantize(ctx, src.weights, scheme, quant.Options{Classes: src.classes, Hessians: hessians})
 	if err != nil {
