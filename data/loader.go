@@ -17,6 +17,11 @@ import (
 // step, so their spans are disjoint and together cover each chunk; the last
 // token of a rank's span is seen only as a target.
 //
+// A training step is read with NextStep: the reference's
+// ReferenceAccumSteps(world) calls of next_batch, so that every optimizer
+// step trains on the reference's tokens however it is split into
+// micro-batches. Next is one such call.
+//
 // One shard is open at a time (memory-mapped, see OpenShard). A Loader is
 // not safe for concurrent use.
 type Loader struct {
