@@ -43,18 +43,25 @@ type trainCase struct {
 
 func readGzipJSON(t testing.TB, path string, v any) {
 	t.Helper()
+	if err := loadGzipJSON(path, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loadGzipJSON(path string, v any) error {
 	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := json.NewDecoder(zr).Decode(v); err != nil {
-		t.Fatalf("%s: %v", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
+	return nil
 }
 
 func sha256Hex(b []byte) string {

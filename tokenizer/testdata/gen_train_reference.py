@@ -37,7 +37,8 @@ It writes, under tokenizer/testdata/train/:
                     full text for two) and of adversarial strings, decoding
                     of malformed strings (error or not), and the per-token
                     original byte counts (surface_piece_original_byte_counts
-                    over encode_as_immutable_proto surfaces) of the validation
+                    over encode_as_immutable_proto surfaces, and for the strings the
+                    pieces' begin/end byte offsets) of the validation
                     documents and the adversarial strings with the CaseOps
                     model trained in the "caseops_corpus_8192" case.
 
@@ -305,7 +306,8 @@ def caseops_inputs():
         "\ue000\ue001\ue002\ue003\ue004\ue005", "literal \ue001Title and \ue004 escape", "\ue002\ue002\ue002",
         "Mixed \ue003CapNext", "  Leading and Trailing  ", "\tTab\tSeparated\tWords\t", "New\nLine\r\nCRLF",
         "EMOJI 🚀 Rocket", "UPPER lower Title mIxEd", "a", "Z", "", " ", "ÀÉÎÕÜ Ünïcode", "123 ABC def GHI",
-        "ＮＡＳＡ", "İstanbul ǈ ǉ", "QWERTYUIOPASDFGHJKLZXCVBNM" * 3, "aAaAaAaA" * 5,
+        "ＮＡＳＡ", "İstanbul ǈ ǉ", "  Multiple   Internal   Spaces  ", "ＨＥＬＬＯ World",
+        "\u3000Ideographic\u3000Space\u3000", "\u00a0No-Break\u00a0", "Tab\t\tTab", "x\u0000Nul", "QWERTYUIOPASDFGHJKLZXCVBNM" * 3, "aAaAaAaA" * 5,
     ]
 
 
@@ -394,7 +396,12 @@ def main():
             else:
                 try:
                     kw = {k: v for k, v in c["flags"].items()}
-                    spm.SentencePieceTrainer.train(sentence_iterator=iter(docs), model_prefix=prefix, **kw)
+                    cwd = os.getcwd()
+                    os.chdir(tmp)  # so that the model records a fixed prefix
+                    try:
+                        spm.SentencePieceTrainer.train(sentence_iterator=iter(docs), model_prefix=c["name"], **kw)
+                    finally:
+                        os.chdir(cwd)
                 except Exception as e:  # noqa: BLE001
                     r["error"] = True
                     print("  reference fails:", e)
@@ -441,12 +448,14 @@ def main():
         co["malformed"] = mal
         sp = spm.SentencePieceProcessor(model_file=os.path.join(tmp, "caseops_corpus_8192.model"))
 
-        def counts(original):
+        def counts(original, spans=None):
             transformed = lc.encode_lossless_caps_v2(original)
             proto = sp.encode_as_immutable_proto(transformed)
             ids = [p.id for p in proto.pieces]
             c = lc.surface_piece_original_byte_counts((p.surface for p in proto.pieces),
                                                       text_transform_name=lc.LOSSLESS_CAPS_CASEOPS_V1)
+            if spans is not None:
+                spans.extend([p.begin, p.end] for p in proto.pieces)
             return ids, c
 
         co["model_case"] = "caseops_corpus_8192"
@@ -460,8 +469,9 @@ def main():
         co["val"] = val
         co["string_counts"] = []
         for s in caseops_inputs():
-            ids, c = counts(s)
-            co["string_counts"].append({"text": s, "ids": ids, "counts": c})
+            spans = []
+            ids, c = counts(s, spans)
+            co["string_counts"].append({"text": s, "ids": ids, "counts": c, "spans": spans})
         write_json_gz(os.path.join(OUT, "caseops.json.gz"), co)
     finally:
         shutil.rmtree(tmp)
