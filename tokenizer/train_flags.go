@@ -38,10 +38,11 @@ func SPMTrainOptions() TrainOptions {
 type trainFlag struct {
 	usage string
 	set   func(o *TrainOptions, v string) error
+	get   func(o *TrainOptions) string
 }
 
 func boolFlag(usage string, f func(o *TrainOptions) *bool) trainFlag {
-	return trainFlag{usage, func(o *TrainOptions, v string) error {
+	return trainFlag{usage: usage, get: func(o *TrainOptions) string { return strconv.FormatBool(*f(o)) }, set: func(o *TrainOptions, v string) error {
 		if v == "" {
 			v = "true"
 		}
@@ -55,7 +56,7 @@ func boolFlag(usage string, f func(o *TrainOptions) *bool) trainFlag {
 }
 
 func intFlag(usage string, f func(o *TrainOptions) *int) trainFlag {
-	return trainFlag{usage, func(o *TrainOptions, v string) error {
+	return trainFlag{usage: usage, get: func(o *TrainOptions) string { return strconv.Itoa(*f(o)) }, set: func(o *TrainOptions, v string) error {
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil {
 			return fmt.Errorf("%q is not a 32-bit integer", v)
@@ -66,11 +67,13 @@ func intFlag(usage string, f func(o *TrainOptions) *int) trainFlag {
 }
 
 func stringFlag(usage string, f func(o *TrainOptions) *string) trainFlag {
-	return trainFlag{usage, func(o *TrainOptions, v string) error { *f(o) = v; return nil }}
+	return trainFlag{usage: usage, get: func(o *TrainOptions) string { return *f(o) },
+		set: func(o *TrainOptions, v string) error { *f(o) = v; return nil }}
 }
 
 func listFlag(usage string, f func(o *TrainOptions) *[]string) trainFlag {
-	return trainFlag{usage, func(o *TrainOptions, v string) error { *f(o) = splitCSV(v); return nil }}
+	return trainFlag{usage: usage, get: func(o *TrainOptions) string { return strings.Join(*f(o), ",") },
+		set: func(o *TrainOptions, v string) error { *f(o) = splitCSV(v); return nil }}
 }
 
 // trainFlags are the spm_train flags by name.
@@ -109,20 +112,20 @@ var trainFlags = map[string]trainFlag{
 	"control_symbols":         listFlag("comma-separated control symbols", func(o *TrainOptions) *[]string { return &o.ControlSymbols }),
 	"user_defined_symbols":    listFlag("comma-separated user-defined symbols", func(o *TrainOptions) *[]string { return &o.UserDefinedSymbols }),
 	"input":                   listFlag("comma-separated input names recorded in the model", func(o *TrainOptions) *[]string { return &o.Input }),
-	"character_coverage": {"share of characters the alphabet covers", func(o *TrainOptions, v string) error {
+	"character_coverage": {usage: "share of characters the alphabet covers", set: func(o *TrainOptions, v string) error {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			return fmt.Errorf("%q is not a number", v)
 		}
 		o.CharacterCoverage = f
 		return nil
-	}},
-	"model_type": {"bpe (the only type supported)", func(o *TrainOptions, v string) error {
+	}, get: func(o *TrainOptions) string { return strconv.FormatFloat(o.CharacterCoverage, 'g', -1, 64) }},
+	"model_type": {usage: "bpe (the only type supported)", set: func(o *TrainOptions, v string) error {
 		if !strings.EqualFold(v, "bpe") {
 			return fmt.Errorf("model type %q: only bpe is supported", v)
 		}
 		return nil
-	}},
+	}, get: func(*TrainOptions) string { return "bpe" }},
 }
 
 // TrainFlagNames lists the spm_train flags that Set understands, sorted.
@@ -137,6 +140,15 @@ func TrainFlagNames() []string {
 
 // TrainFlagUsage returns a one-line description of an spm_train flag.
 func TrainFlagUsage(name string) string { return trainFlags[name].usage }
+
+// Get returns the value of the option that the spm_train flag name stands
+// for, as Set would take it ("" for an unknown name).
+func (o *TrainOptions) Get(name string) string {
+	if f, ok := trainFlags[name]; ok {
+		return f.get(o)
+	}
+	return ""
+}
 
 // Set sets the option that the spm_train flag name (e.g. "vocab_size",
 // "byte_fallback", "user_defined_symbols") stands for from its value as

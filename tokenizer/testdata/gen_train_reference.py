@@ -419,7 +419,7 @@ def main():
                                        for t in texts[:VAL_DOCS]]
             if args.golf and c["via"] == "cli":
                 golf_model = os.path.join(tmp, c["name"] + ".golf.model")
-                gcmd = args.golf.split() + ["tokenizer", "train", "--sentences", "lines", "--quiet",
+                gcmd = args.golf.split() + ["tokenizer", "train", "--spm-defaults", "--sentences", "lines", "--quiet",
                                             "--record-input", fname, "--model-prefix", c["name"],
                                             "--out", golf_model] + golf_flags(c["flags"]) + [os.path.join(tmp, fname)]
                 subprocess.run(gcmd, check=True, cwd=ROOT)
