@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/data/corpus"
 	"github.com/paramgolf/golf/tokenizer"
+	"github.com/paramgolf/golf/train"
 )
 
 // trainRef reads one case of tokenizer/testdata/train/reference.json.gz.
@@ -187,5 +189,91 @@ func TestPythonStrip(t *testing.T) {
 		if got := pythonStrip(in); got != want {
 			t.Errorf("pythonStrip(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCaseOpsWorkflow runs the record's data path end to end: train a
+// CaseOps tokenizer, build shards with the validation byte sidecar,
+// inspect them (bytes from the sidecar), and evaluate (val_bpb over the
+// sidecar's bytes: the original text's).
+func TestCaseOpsWorkflow(t *testing.T) {
+	docs, err := corpus.Documents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "docs.jsonl")
+	var b strings.Builder
+	var valText, valTrimmed int
+	for i, d := range docs[:60] {
+		line, _ := json.Marshal(map[string]string{"text": d.Text})
+		b.Write(line)
+		b.WriteByte('\n')
+		if i < 10 {
+			valText += len(d.Text)
+			valTrimmed += len(strings.TrimSpace(d.Text))
+		}
+	}
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "caseops.model")
+	if code, _, stderr := dataCLI(t, "", "tokenizer", "train", "--vocab", "1024", "--caseops", "--max-sentence-length", "300000",
+		"--out", model, "--quiet", in); code != 0 {
+		t.Fatalf("tokenizer train: exit %d: %s", code, stderr)
+	}
+	shards := filepath.Join(dir, "shards")
+	code, stdout, stderr := dataCLI(t, "", "data", "build", "--model", model, "--caseops", "--val-docs", "10", "--out", shards, "--json", "--quiet", in)
+	if code != 0 {
+		t.Fatalf("data build: exit %d: %s", code, stderr)
+	}
+	var man data.Manifest
+	if err := json.Unmarshal([]byte(stdout), &man); err != nil {
+		t.Fatal(err)
+	}
+	// The sidecar adds up to the validation text's UTF-8 length, less the
+	// spaces that normalization drops at the ends of some documents (no
+	// token stands for them, as with the byte table).
+	if man.Val.TargetBytes != int64(valTrimmed) || man.Val.TextBytes != int64(valText) || len(man.Val.ByteShards) != 1 {
+		t.Fatalf("val target bytes %d, text bytes %d, want %d and %d; byte shards %v", man.Val.TargetBytes, man.Val.TextBytes, valTrimmed, valText, man.Val.ByteShards)
+	}
+	code, stdout, stderr = dataCLI(t, "", "data", "inspect", "--model", model, shards)
+	if code != 0 || !tableHasRow(stdout, "total") || !strings.Contains(stdout, "sidecar") || !strings.Contains(stdout, "come from it") {
+		t.Fatalf("data inspect: exit %d:\n%s%s", code, stdout, stderr)
+	}
+	// Evaluate an untrained tiny model on the shards: the bytes are the
+	// sidecar's over the scored targets.
+	cfg, _, err := train.PresetSettings("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const seqLen = 64
+	ckpt := initCheckpoint(t, cfg, shards, t.TempDir(), seqLen)
+	code, stdout, stderr = runGolf(t, "eval", "--checkpoint", ckpt, "--tokenizer", model, "--backend", "go", "--json")
+	if code != 0 {
+		t.Fatalf("eval: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "val_bpb:byte_sidecar:enabled") {
+		t.Errorf("eval does not say it uses the sidecar: %s", stderr)
+	}
+	var out evalOutput
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := data.ValFiles(shards)
+	val, err := data.LoadValidation(files, seqLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	side, err := data.LoadValidationBytes(shards, len(val))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for p := 1; p <= int(out.Tokens); p++ {
+		want += int64(side[p])
+	}
+	if out.ByteSource != "byte sidecar" || out.Bytes != want {
+		t.Errorf("eval bytes %d from %q, the sidecar's targets hold %d", out.Bytes, out.ByteSource, want)
 	}
 }
