@@ -177,6 +177,13 @@ func ropeTable(base float64, rd, t int) (cos, sin []float32) {
 // for about a third of the frequencies (3 of the record's 8, 10 of the
 // baseline's 32), and a frequency's error grows with the position: 5e-4 in
 // cos/sin at the record's 98,304-token packed rows.
+//
+// These are the float32 module's tables. The record's and the baseline's
+// GPU runs cast the whole model with .bfloat16(), which rounds this buffer
+// to bfloat16 as well (up to 0.37 % per frequency; the baseline also builds
+// its positions in bfloat16), so the models as they ran rotate by slightly
+// different angles (0.2 in cos at position 2047 for the record); golf does
+// not reproduce that rounding.
 func ropeInvFreq(base float64, rd int) []float32 {
 	inv := make([]float32, rd/2)
 	b := float64(float32(base))

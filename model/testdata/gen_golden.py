@@ -51,6 +51,9 @@ Shims (torch 1.13 and a CPU machine lack what the record's GPU run had):
   * torch.compile (torch >= 2.0; the record decorates its Newton-Schulz with it) is the
     identity.
   * sentencepiece and zstandard are stubbed only if absent (imported, never used here).
+  * The baseline's GPT.forward returns only the mean loss: its module's F is replaced by
+    torch.nn.functional with a cross_entropy that records the per-token losses
+    (reduction="none") and returns their mean, the value forward() returned before.
 
 Inputs and what is recorded. Weights are random (seeded per parameter name; see init_value)
 so that no path is the identity; gates and lambdas are far from their zero/one inits. For
@@ -62,7 +65,8 @@ scalars -> [1]). Per case: the golf config, the inputs, targets, the record's pe
 losses (forward_logits + F.cross_entropy(reduction="none"): the eval path) and logits,
 forward()'s training loss, and the gradient of the mean per-token loss with respect to
 every golf parameter. Where forward() differs from forward_logits (AsymLogit: training
-uses the scalar softcap) its loss is recorded separately as train_loss. A record parameter
+uses the scalar softcap) its loss is recorded separately as train_loss; elsewhere the script
+checks that forward()'s loss and gradients equal the eval path's. A record parameter
 golf does not declare for the config (parallel lambdas without lanes) must get no gradient;
 the script checks that.
 
@@ -75,12 +79,21 @@ hard-wires the #65 SmearGate (x <- (1-σ(g)) x + σ(g) x_prev after the first rm
 golf does not implement: its gate is set to -1e4, so σ(g) = 0 exactly in float32 and the
 module is the identity (its gradient is then exactly 0; the script checks that).
 
+Not covered (float32 here): the record's and the baseline's GPU runs build the model with
+GPT(h).to(device).bfloat16(), which also casts Rotary's non-persistent inv_freq buffer to
+bfloat16 (restore_fp32_params restores parameters, not buffers); the baseline's Rotary then
+also makes its positions in bfloat16 (arange in inv_freq's dtype). The models as run use
+those rounded frequencies (and, for the baseline, rounded positions above 256), not the
+float32 tables these files hold.
+
 File format (gzip, mtime 0): the 8 bytes "GOLFGLD1", a little-endian uint32 header length,
-the header (UTF-8 JSON: case, kind, source and its SHA-256, description, config (golf's
-model.Config JSON), options, batch, seq, mean_loss, train_loss, and tensors: name ->
-{dtype "float32"|"int32", shape, offset}), then the tensor data, little-endian, at the
-offsets (bytes from the end of the header). Tensor names: inputs, targets [B, T] int32;
-cu_seqlens [N] int32 (varlen cases); losses [B, T]; logits [B, T, V]; weights/<golf name>;
+the header (UTF-8 JSON: case, kind, source (the repository ref of SOURCES; a file given on
+the command line is taken as a copy of it), source_sha256 (of the code that ran),
+description, config (golf's model.Config JSON), options, batch, seq, mean_loss, train_loss,
+and tensors: name -> {dtype "float32"|"int32", shape, offset}), then the tensor data,
+little-endian, at the offsets (bytes from the end of the header). Tensor names: inputs,
+targets [B, T] int32; cu_seqlens [N] int32 (varlen cases); losses [B, T]; logits [B, T, V]
+(not for the baseline, whose GPT has no logits method); weights/<golf name>;
 grads/<golf name>. The "rope" file (kind "rope") holds the record's and the baseline's
 Rotary tables: inv_freq/<tag> and cos/<tag>, sin/<tag> [P, rd/2] at the positions
 positions/<tag>.
@@ -548,7 +561,9 @@ def golf_config_record(h, name, T, env):
     if h.num_loops > 0:
         c.update(num_loops=h.num_loops, loop_start=h.loop_start, loop_end=h.loop_end)
     if h.parallel_start_layer > 0:
-        c.update(parallel_start_layer=h.parallel_start_layer, parallel_final_lane=h.parallel_final_lane)
+        c["parallel_start_layer"] = h.parallel_start_layer
+        if h.parallel_final_lane != "mean":  # golf's default ("") is the mean
+            c["parallel_final_lane"] = h.parallel_final_lane
     if not h.tie_embeddings:
         c["untied_head"] = True
     if h.asym_logit_rescale:
@@ -586,12 +601,10 @@ def run_record(mod, name, over, extra, seed):
         model.looping_active = not extra.get("unlooped", False)
     mod.BOS_ID = BOS
     cfg = golf_config_record(h, name, t, env)
-    pmap = record_param_map(model, h.num_layers)
+    full_pmap = record_param_map(model, h.num_layers)
+    pmap = dict(full_pmap)
     if h.parallel_start_layer <= 0:  # golf declares the lanes only with parallel blocks
         pmap = {k: v for k, v in pmap.items() if not k.startswith("parallel_")}
-        unused = ["parallel_post_lambdas", "parallel_resid_lambdas"]
-    else:
-        unused = []
     weights = fill_weights(model, pmap, seed, case)
     inputs, targets = tokens(case, seed + 1, h.vocab_size)
     kw, cu = {}, None
@@ -606,11 +619,7 @@ def run_record(mod, name, over, extra, seed):
         losses = ce_none(logits, targets)
         losses.mean().backward()
         grads = golf_grads(model, pmap)
-        full_pmap = record_param_map(model, h.num_layers)
         check_unmapped_grads(model, full_pmap, set(weights), name)
-        for u in unused:
-            g = dict(model.named_parameters())[u].grad
-            assert g is None or torch.count_nonzero(g) == 0, u
         model.zero_grad()
         train_loss = model.forward(inputs, targets, **kw)
         train_loss.backward()
@@ -742,7 +751,7 @@ def write_case(out_dir, name, source, origin, digest, desc, r):
     return path
 
 
-def write_rope(out_dir, record, baseline, origins):
+def write_rope(out_dir, record, baseline, origins, digests):
     """The record's Rotary (rope_dims 16 of 64, as #2135 runs) and the baseline's (64 of
     64): inv_freq and cos/sin rows at positions up to the record's packed-row length."""
     positions = list(range(16)) + [255, 1023, 2047, 4095, 32767, 65535, 98303]
@@ -755,7 +764,7 @@ def write_rope(out_dir, record, baseline, origins):
         tensors[f"positions/{tag}"] = np.array(positions, dtype=np.int32)
         tensors[f"cos/{tag}"] = f32(cos[positions])
         tensors[f"sin/{tag}"] = f32(sin[positions])
-    header = dict(case="rope", kind="rope", source=origins, description="Rotary tables (base 10000) from the sources' own Rotary classes")
+    header = dict(case="rope", kind="rope", source=origins, source_sha256=digests, description="Rotary tables (base 10000) from the sources' own Rotary classes")
     path = os.path.join(out_dir, "rope.golden.gz")
     write_golden(path, header, tensors)
     return path
@@ -776,7 +785,7 @@ def main():
     for key, path in (("record", args.record), ("baseline", args.baseline), ("t1019", args.t1019)):
         src, origin = load_source(path, SOURCES[key])
         digests[key] = hashlib.sha256(src).hexdigest()
-        origins[key] = SOURCES[key] if not path else origin
+        origins[key] = SOURCES[key]  # the ref; source_sha256 says which content ran
         mods[key] = exec_source(f"golden_{key}_train_gpt", src, origin)
     os.makedirs(args.out, exist_ok=True)
     only = set(args.only.split(",")) if args.only else None
@@ -788,7 +797,8 @@ def main():
         path = write_case(args.out, name, source, origins[source], digests[source], extra["desc"], r)
         print(f"{name:32s} mean loss {r['losses'].mean().item():.6f}  {os.path.getsize(path):7d} bytes")
     if not only or "rope" in only:
-        path = write_rope(args.out, mods["record"], mods["baseline"], {k: origins[k] for k in ("record", "baseline")})
+        two = ("record", "baseline")
+        path = write_rope(args.out, mods["record"], mods["baseline"], {k: origins[k] for k in two}, {k: digests[k] for k in two})
         print(f"{'rope':32s} {os.path.getsize(path):7d} bytes")
 
 
