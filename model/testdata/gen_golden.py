@@ -21,39 +21,36 @@ Each source defaults to the challenge repository's mirror
 writes one DIR/<case>.golden.gz per case (default DIR: model/testdata/golden) and is
 deterministic: the same sources give byte-identical files.
 
-Shims (torch 1.13 and a CPU machine lack what the record's GPU run had):
-  * F.rms_norm (torch >= 2.4) is added to torch.nn.functional: x * rsqrt(mean(x², last
-    dims) + eps), computed in the input dtype, with the record's eps semantics: eps=None
-    means torch.finfo(x.dtype).eps (1.19e-7 for float32; every call in the sources passes
-    None).
-  * F.scaled_dot_product_attention (torch >= 2.0; the baseline calls it with is_causal=True
-    and enable_gqa) is added: explicit float32 softmax(q kᵀ/sqrt(d) + causal mask) v, K/V
-    repeated per query-head group (enable_gqa's repeat_interleave).
-  * flash_attn_interface (FlashAttention 3, CUDA only) is a stub module:
-    flash_attn_func(q, k, v, causal) and flash_attn_varlen_func(q, k, v, cu_seqlens_q,
-    cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, window_size=(-1, -1)) compute
-    explicit float32 softmax attention with scale 1/sqrt(head_dim), the causal mask and, for
-    varlen, a block mask per cu_seqlens segment (padding entries that repeat the total
-    length are empty segments); GQA by repeating K/V (query head h reads KV head
-    h // (H / Hkv), FlashAttention's convention).
-  * triton, triton.language and triton.tools.tensor_descriptor are stub modules so the
-    record imports; @triton.jit returns an object that raises if a kernel is ever launched.
-    The record's two Triton paths are switched off: the fused softcapped CE with
-    h.fused_ce_enabled = False (forward() then takes its eager path: softcap in float32 and
-    F.cross_entropy, "PR-1736 numerics"); the fused LeakyReLU² MLP by model.eval() (MLP.forward
-    uses it only when self.training; nothing else in GPT reads self.training). The plain
-    path is the training math: the kernel stores pre = x W_upᵀ and post = leaky(pre)², and
-    its backward multiplies by where(pre > 0, 2 pre, 0.5 pre), the derivative autograd takes
-    through F.leaky_relu(·, 0.5).square(); the fused CE computes 2c·σ(2z/c) = c·tanh(z/c) + c,
-    equal to the eager softcap CE since cross-entropy is shift-invariant.
-  * torch.library.custom_op (torch >= 2.4) is a stub decorator (the fused CE registers its
-    ops with it; calling them raises).
-  * torch.compile (torch >= 2.0; the record decorates its Newton-Schulz with it) is the
-    identity.
-  * sentencepiece and zstandard are stubbed only if absent (imported, never used here).
-  * The baseline's GPT.forward returns only the mean loss: its module's F is replaced by
+Shims (torch 1.13 and a CPU machine lack what the record's GPU run had). Every source is
+loaded through scripts/reference/record_shim.py (shared with train's golden generator;
+details there):
+  * F.rms_norm (torch >= 2.4): x * rsqrt(mean(x², last dims) + eps) with the record's eps
+    semantics, eps=None -> torch.finfo(dtype).eps (1.19e-7 for float32; every call in the
+    sources passes None);
+  * flash_attn_interface (FlashAttention 3, CUDA only): flash_attn_func(q, k, v, causal)
+    and flash_attn_varlen_func(q, k, v, cu_seqlens, ..., causal) as explicit float32
+    softmax attention, scale 1/sqrt(head_dim), causal and per-cu_seqlens-segment masks,
+    GQA by repeating K/V (query head h reads KV head h // (H / Hkv), FA's convention);
+  * triton, triton.language, triton.tools.tensor_descriptor: stub modules so the record
+    imports; torch.library.custom_op (torch >= 2.4): a plain decorator; torch.compile
+    (torch >= 2.0; the record decorates its Newton-Schulz with it): the identity.
+The record's two Triton paths stay off (a launch would fail: the stubs cannot run a
+kernel, the fused CE rejects CPU tensors): the fused softcapped CE with
+h.fused_ce_enabled = False (forward() then takes its eager path: softcap in float32 and
+F.cross_entropy, "PR-1736 numerics"); the fused LeakyReLU² MLP by model.eval()
+(MLP.forward uses it only when self.training; nothing else in GPT reads self.training).
+The plain path is the training math: the kernel stores pre = x W_upᵀ and post =
+leaky(pre)², and its backward multiplies by where(pre > 0, 2 pre, 0.5 pre), the derivative
+autograd takes through F.leaky_relu(·, 0.5).square(); the fused CE computes 2c·σ(2z/c) =
+c·tanh(z/c) + c, equal to the eager softcap CE since cross-entropy is shift-invariant.
+Specific to this script:
+  * F.scaled_dot_product_attention (torch >= 2.0; the baseline calls it with
+    is_causal=True and enable_gqa): explicit float32 softmax(q kᵀ/sqrt(d) + causal mask) v,
+    K/V repeated per query-head group (enable_gqa's repeat_interleave);
+  * the baseline's GPT.forward returns only the mean loss: its module's F is
     torch.nn.functional with a cross_entropy that records the per-token losses
-    (reduction="none") and returns their mean, the value forward() returned before.
+    (reduction="none") and returns their mean, the value forward() returned before;
+  * sentencepiece and zstandard are stubbed only if absent (imported, never used here).
 
 Inputs and what is recorded. Weights are random (seeded per parameter name; see init_value)
 so that no path is the identity; gates and lambdas are far from their zero/one inits. For
@@ -118,6 +115,9 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts", "reference"))
+import record_shim  # noqa: E402
+
 MIRROR = "/work/.mirror/openai+parameter-golf/repo"
 SOURCES = {
     "record": "refs/pull/2135/head:records/track_10min_16mb/2026-05-01_SP8192_PR2130Base_Calib32/train_gpt.py",
@@ -129,15 +129,6 @@ BOS = 1
 
 
 # ----------------------------------------------------------------------------- shims
-
-
-def rms_norm(x, normalized_shape, weight=None, eps=None):
-    """F.rms_norm of torch >= 2.4 (composite form), eps=None -> finfo(dtype).eps."""
-    if eps is None:
-        eps = torch.finfo(x.dtype).eps
-    dims = tuple(range(-len(normalized_shape), 0))
-    y = x * torch.rsqrt(x.pow(2).mean(dim=dims, keepdim=True) + eps)
-    return y * weight if weight is not None else y
 
 
 def _softmax_attention(q, k, v, allowed):
@@ -156,34 +147,6 @@ def _causal(t, device):
     return torch.ones(t, t, dtype=torch.bool, device=device).tril()
 
 
-def flash_attn_func(q, k, v, softmax_scale=None, causal=False, window_size=(-1, -1), **kw):
-    """FlashAttention-3 dense call: q [B, T, H, D], k, v [B, T, Hkv, D]."""
-    if softmax_scale is not None or tuple(window_size) != (-1, -1) or kw or not causal:
-        raise NotImplementedError(f"flash_attn_func shim: unsupported arguments {softmax_scale} {window_size} {kw} causal={causal}")
-    allowed = _causal(q.shape[1], q.device)
-    return torch.stack([_softmax_attention(q[b], k[b], v[b], allowed) for b in range(q.shape[0])])
-
-
-def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
-                           softmax_scale=None, causal=False, window_size=(-1, -1), **kw):
-    """FlashAttention-3 varlen call: q [N, H, D]; segments [cu[i], cu[i+1])."""
-    if softmax_scale is not None or tuple(window_size) != (-1, -1) or kw or not causal:
-        raise NotImplementedError("flash_attn_varlen_func shim: unsupported arguments")
-    if not torch.equal(cu_seqlens_q, cu_seqlens_k):
-        raise NotImplementedError("flash_attn_varlen_func shim: q and k segments differ")
-    n = q.shape[0]
-    cu = [int(c) for c in cu_seqlens_q]
-    if cu[0] != 0 or cu[-1] != n or any(b < a for a, b in zip(cu, cu[1:])):
-        raise ValueError(f"flash_attn_varlen_func shim: bad cu_seqlens {cu} for {n} tokens")
-    seg = torch.empty(n, dtype=torch.long)
-    for i, (a, b) in enumerate(zip(cu, cu[1:])):
-        if b - a > max_seqlen_q:
-            raise ValueError(f"segment {a}..{b} longer than max_seqlen {max_seqlen_q}")
-        seg[a:b] = i
-    allowed = _causal(n, q.device) & (seg[:, None] == seg[None, :])
-    return _softmax_attention(q, k, v, allowed)
-
-
 def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False,
                                  scale=None, enable_gqa=False):
     """torch >= 2.0's SDPA for the baseline's call: q [B, H, T, D], k, v [B, Hkv, T, D]."""
@@ -195,16 +158,6 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     out = [_softmax_attention(q[b].transpose(0, 1), k[b].transpose(0, 1), v[b].transpose(0, 1), allowed)
            for b in range(q.shape[0])]
     return torch.stack(out).transpose(1, 2)
-
-
-class _TritonKernel:
-    def __init__(self, fn):
-        self.__name__ = getattr(fn, "__name__", "kernel")
-
-    def __getitem__(self, grid):
-        raise RuntimeError(f"Triton kernel {self.__name__} launched: the fused paths must stay off")
-
-    __call__ = __getitem__
 
 
 class _StubModule(types.ModuleType):
@@ -227,40 +180,11 @@ class _Placeholder:
         raise RuntimeError(f"{self._name} called: not available in the golden generator")
 
 
-class _DisabledOp:
-    def __init__(self, name):
-        self.name = name
-
-    def register_fake(self, fn):
-        return fn
-
-    def register_autograd(self, *a, **k):
-        return None
-
-    def __call__(self, *a, **k):
-        raise RuntimeError(f"custom op {self.name} called: the fused CE must stay off")
-
-
 def install_shims():
-    if not hasattr(F, "rms_norm"):
-        F.rms_norm = rms_norm
+    """record_shim's shims, then what only the baseline needs."""
+    record_shim.install()
     if not hasattr(F, "scaled_dot_product_attention"):
         F.scaled_dot_product_attention = scaled_dot_product_attention
-    if not hasattr(torch, "compile"):
-        torch.compile = lambda fn=None, **kw: fn if fn is not None else (lambda f: f)
-    if not hasattr(torch.library, "custom_op"):
-        torch.library.custom_op = lambda name, mutates_args=(), **kw: (lambda fn: _DisabledOp(name))
-    fa = types.ModuleType("flash_attn_interface")
-    fa.flash_attn_func = flash_attn_func
-    fa.flash_attn_varlen_func = flash_attn_varlen_func
-    sys.modules["flash_attn_interface"] = fa
-    triton = _StubModule("triton")
-    triton.jit = lambda fn=None, **kw: _TritonKernel(fn) if fn is not None else _TritonKernel
-    triton.language = _StubModule("triton.language")
-    triton.tools = _StubModule("triton.tools")
-    triton.tools.tensor_descriptor = _StubModule("triton.tools.tensor_descriptor")
-    for m in (triton, triton.language, triton.tools, triton.tools.tensor_descriptor):
-        sys.modules[m.__name__] = m
     for name in ("sentencepiece", "zstandard"):
         try:
             __import__(name)
