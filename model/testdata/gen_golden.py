@@ -115,6 +115,7 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # leave no __pycache__ in the checkout
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts", "reference"))
 import record_shim  # noqa: E402
 
