@@ -193,4 +193,3 @@ func artifactBytes(ctx context.Context, scheme *quant.Scheme) func(model.Config,
 		return int64(len(data)), nil
 	}
 }
-
