@@ -55,10 +55,15 @@ type TrainOptions struct {
 	// longer sentences are skipped, as the reference does.
 	MaxSentenceLength int
 	// InputSentenceSize, when positive, caps the sentences kept: with
-	// ShuffleInputSentence a uniform sample drawn as the reference draws
-	// it (reservoir sampling with std::mt19937 seeded 12345678 and
-	// libstdc++'s uniform_int_distribution, so the same sentences are
-	// kept), otherwise the first ones.
+	// ShuffleInputSentence a uniform sample drawn exactly as the reference
+	// draws it, otherwise the first ones. The sample is a reservoir over
+	// the sentences that pass the filters (not empty, at most
+	// MaxSentenceLength bytes, no U+2585): the k-th of them (k = 1, 2, ...)
+	// is kept while fewer than N are, else j = uniform(0, k-1) is drawn and
+	// it replaces kept sentence j if j < N, where uniform is libstdc++'s
+	// std::uniform_int_distribution<uint64_t> over one std::mt19937 seeded
+	// with 12345678 (reproduced in train_stdcompat.go), so the same
+	// sentences are kept as by spm_train.
 	InputSentenceSize    int
 	ShuffleInputSentence bool
 	// HardVocabLimit makes too few merges an error instead of a smaller
@@ -128,7 +133,7 @@ type TrainStats struct {
 	Merges          int     `json:"merges"`            // pieces made by merging
 	VocabSize       int     `json:"vocab_size"`        // pieces in the model
 	Seconds         float64 `json:"seconds"`           // wall-clock time of Train
-	TieRisks        int     `json:"tie_risks"`         // merges chosen among identical candidates (see Train)
+	TieRisks        int     `json:"tie_risks"`         // merges chosen among candidates equal but for identity (see Train)
 	PeakSymbols     int     `json:"peak_symbols"`      // symbols alive at once, at most
 	Positions       int64   `json:"initial_positions"` // symbol pairs in the text at the start
 }

@@ -422,15 +422,14 @@ func (b *bpe) train() ([]finalPiece, error) {
 			b.updateActiveSymbols()
 		}
 		best := int32(-1)
-		ties := false
+		ties := false // another candidate equals best in all but identity
 		for _, i := range b.active {
 			b.computeFreq(i)
+			same := best >= 0 && b.syms[i].freq == b.syms[best].freq && b.syms[i].str == b.syms[best].str
 			if best < 0 || b.better(i, best) {
-				if best >= 0 && b.syms[i].freq == b.syms[best].freq && b.syms[i].str == b.syms[best].str {
-					ties = true
-				}
+				ties = same
 				best = i
-			} else if b.syms[i].freq == b.syms[best].freq && b.syms[i].str == b.syms[best].str {
+			} else if same {
 				ties = true
 			}
 		}
