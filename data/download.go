@@ -97,6 +97,9 @@ type DownloadOptions struct {
 	// the first retry, doubled each time (0: 2 s; negative: none).
 	Retries   int
 	RetryWait time.Duration
+	// StallTimeout abandons (and retries) a transfer that receives nothing
+	// for this long (0: one minute).
+	StallTimeout time.Duration
 	// Progress receives progress lines with rate and ETA (nil: none).
 	Progress io.Writer
 }
@@ -198,6 +201,9 @@ func (o *DownloadOptions) fill() error {
 	}
 	if o.RetryWait == 0 {
 		o.RetryWait = 2 * time.Second
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = time.Minute
 	}
 	if o.Client == nil {
 		o.Client = &http.Client{Transport: &http.Transport{
@@ -544,7 +550,14 @@ func (d *downloader) transfer(ctx context.Context, f plannedFile, part string, c
 	if err != nil {
 		return st, fatal("%w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, d.opt.fileURL(f.remote), nil)
+	// A transfer that stalls is cancelled, and then retried like a broken one.
+	reqCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := time.AfterFunc(d.opt.StallTimeout, func() {
+		cancel(fmt.Errorf("nothing received for %s", d.opt.StallTimeout))
+	})
+	defer stall.Stop()
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, d.opt.fileURL(f.remote), nil)
 	if err != nil {
 		return st, fatal("%w", err)
 	}
@@ -666,12 +679,15 @@ func (d *downloader) transfer(ctx context.Context, f plannedFile, part string, c
 	if h != nil {
 		w = io.MultiWriter(out, h)
 	}
-	n, copyErr := io.Copy(w, &meterReader{r: resp.Body, m: d.meter, counted: counted})
+	n, copyErr := io.Copy(w, &meterReader{r: resp.Body, m: d.meter, counted: counted, stall: stall, timeout: d.opt.StallTimeout})
 	st.fetched = n
 	size := have + n
 	if copyErr != nil {
 		if ctx.Err() != nil {
 			return st, fatal("%w", ctx.Err())
+		}
+		if cause := context.Cause(reqCtx); cause != nil {
+			copyErr = cause
 		}
 		return st, fmt.Errorf("transfer stopped at byte %d: %w", size, copyErr)
 	}
@@ -707,10 +723,15 @@ type meterReader struct {
 	r       io.Reader
 	m       *progress.Meter
 	counted *int64
+	stall   *time.Timer // reset whenever bytes arrive
+	timeout time.Duration
 }
 
 func (r *meterReader) Read(p []byte) (int, error) {
 	n, err := r.r.Read(p)
+	if n > 0 {
+		r.stall.Reset(r.timeout)
+	}
 	r.m.Add(int64(n))
 	*r.counted += int64(n)
 	return n, err

@@ -31,6 +31,7 @@ type fakeHub struct {
 
 	mu          sync.Mutex
 	cutAfter    map[string][]int // path -> for each coming request, bytes to send before cutting the connection
+	stallAfter  map[string][]int // path -> for each coming request, bytes to send before going silent
 	badSHA      map[string]bool  // path -> announce a wrong SHA-256
 	ignoreRange map[string]bool  // path -> answer ranged requests with the whole file
 	requests    map[string]int   // path -> requests seen (resolve and CDN)
@@ -38,7 +39,7 @@ type fakeHub struct {
 }
 
 func newFakeHub(t *testing.T, repo string) *fakeHub {
-	return &fakeHub{t: t, repo: repo, files: map[string][]byte{}, cutAfter: map[string][]int{}, badSHA: map[string]bool{},
+	return &fakeHub{t: t, repo: repo, files: map[string][]byte{}, cutAfter: map[string][]int{}, stallAfter: map[string][]int{}, badSHA: map[string]bool{},
 		ignoreRange: map[string]bool{}, requests: map[string]int{}, ranges: map[string][]string{}}
 }
 
@@ -88,7 +89,22 @@ func (h *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request, p string) {
 		cut, h.cutAfter[p] = c[0], c[1:]
 	}
 	ignore := h.ignoreRange[p]
+	stall := -1
+	if c := h.stallAfter[p]; len(c) > 0 {
+		stall, h.stallAfter[p] = c[0], c[1:]
+	}
 	h.mu.Unlock()
+	if stall >= 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(len(content)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(content[:stall])
+		w.(http.Flusher).Flush()
+		select { // silent until the client gives up
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+		return
+	}
 	if ignore {
 		r.Header.Del("Range")
 	}
@@ -318,6 +334,21 @@ func TestDownloadResumesInterruptedTransfers(t *testing.T) {
 	sameAsRemote(t, h, res)
 	if r := h.ranges[val]; r[len(r)-1] != "bytes=1000-" {
 		t.Errorf("second run asked %q", r)
+	}
+
+	// A transfer that goes silent is abandoned and resumed.
+	stalled := "datasets/datasets/fineweb10B_sp1024/fineweb_val_000001.bin"
+	h.stallAfter[stalled] = []int{400}
+	opt = downloadOpts(t.TempDir(), url)
+	opt.StallTimeout = 300 * time.Millisecond
+	start := time.Now()
+	res, err = Download(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsRemote(t, h, res)
+	if r := h.ranges[stalled]; r[len(r)-1] != "bytes=400-" || time.Since(start) > 5*time.Second {
+		t.Errorf("stalled transfer: ranges %q after %s", r, time.Since(start))
 	}
 
 	// A server that ignores Range: the download starts over and is right.
