@@ -69,7 +69,7 @@ func benchGradient(b *testing.B, preset string, batch, seq int, builtin bool) {
 	model.UseBuiltinMatmulGradient(builtin)
 	defer model.UseBuiltinMatmulGradient(false)
 	exec, err := mlctx.NewExec(backend, ctx.Reuse(), func(ctx *mlctx.Context, in, tg *graph.Node) []*graph.Node {
-		loss := graph.ReduceAllMean(model.TokenLosses(ctx, cfg, in, tg))
+		loss := graph.ReduceAllMean(model.TokenLosses(ctx, cfg, in, tg, model.Options{}))
 		var vars []*graph.Node
 		for v := range ctx.IterVariables() {
 			vars = append(vars, v.ValueGraph(in.Graph()))

@@ -35,7 +35,7 @@ func ExampleTokenLosses() {
 	inputs := tensors.FromFlatDataAndDimensions([]int32{1, 72, 305, 20, 9}, 1, 5)
 	targets := tensors.FromFlatDataAndDimensions([]int32{72, 305, 20, 9, 500}, 1, 5)
 	losses, err := mlctx.ExecOnce(backend, ctx.Reuse(), func(ctx *mlctx.Context, in, tg *graph.Node) *graph.Node {
-		return model.TokenLosses(ctx, cfg, in, tg)
+		return model.TokenLosses(ctx, cfg, in, tg, model.Options{})
 	}, inputs, targets)
 	if err != nil {
 		panic(err)

@@ -73,7 +73,7 @@ func lossAndGrads(t testing.TB, cfg Config, w Weights, in, tg []int32, b, seq in
 		t.Fatal(err)
 	}
 	exec, err := mlctx.NewExec(backend(t), ctx.Reuse(), func(ctx *mlctx.Context, in, tg *graph.Node) []*graph.Node {
-		loss := graph.ReduceAllMean(TokenLosses(ctx, cfg, in, tg))
+		loss := graph.ReduceAllMean(TokenLosses(ctx, cfg, in, tg, Options{}))
 		var vars []*graph.Node
 		for _, p := range cfg.Params() {
 			vars = append(vars, variable(ctx, p.Name).ValueGraph(in.Graph()))
@@ -108,7 +108,7 @@ func tokenLosses(t testing.TB, cfg Config, w Weights, in, tg []int32, b, seq int
 func tokenLossesCtx(t testing.TB, ctx *mlctx.Context, cfg Config, in, tg []int32, b, seq int) []float32 {
 	t.Helper()
 	out, err := mlctx.ExecOnce(backend(t), ctx.Reuse(), func(ctx *mlctx.Context, in, tg *graph.Node) *graph.Node {
-		return TokenLosses(ctx, cfg, in, tg)
+		return TokenLosses(ctx, cfg, in, tg, Options{})
 	}, tensors.FromFlatDataAndDimensions(in, b, seq), tensors.FromFlatDataAndDimensions(tg, b, seq))
 	if err != nil {
 		t.Fatal(err)

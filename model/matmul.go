@@ -1,13 +1,9 @@
 package model
 
 import (
-	"runtime"
-	"sync"
 	"sync/atomic"
-	"weak"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
 
 // Why this file exists: gomlx v0.26.0 builds the gradient of a DotGeneral
@@ -40,18 +36,14 @@ const (
 )
 
 var (
-	matmulNodes     sync.Map // weak.Pointer[graph.Node] -> matmulLayout
+	matmulNodes     nodeTable[matmulLayout]
 	builtinGradient atomic.Bool
 )
 
 func init() {
-	builtin := graph.VJPRegistration[graph.NodeTypeDotGeneral]
-	graph.VJPRegistration[graph.NodeTypeDotGeneral] = func(node *graph.Node, v []*graph.Node, outShape shapes.Shape) []*graph.Node {
-		if layout, ok := matmulNodes.Load(weak.Make(node)); ok {
-			return matmulGradient(node, v[0], layout.(matmulLayout))
-		}
-		return builtin(node, v, outShape)
-	}
+	overrideVJP(graph.NodeTypeDotGeneral, &matmulNodes, func(node, v *graph.Node, layout matmulLayout) []*graph.Node {
+		return matmulGradient(node, v, layout)
+	})
 }
 
 // UseBuiltinMatmulGradient makes matmuls built from now on, by any goroutine
@@ -67,9 +59,7 @@ func record(y *graph.Node, layout matmulLayout) {
 	if builtinGradient.Load() {
 		return
 	}
-	key := weak.Make(y)
-	matmulNodes.Store(key, layout)
-	runtime.AddCleanup(y, func(k weak.Pointer[graph.Node]) { matmulNodes.Delete(k) }, key)
+	matmulNodes.store(y, layout)
 }
 
 // batchAxes returns [0, 1, ..., rank-3]: every axis but the last two.

@@ -34,7 +34,7 @@ func TestParamCounts(t *testing.T) {
 	// The graph creates exactly the listed variables.
 	ctx := mlctx.New()
 	_, err = mlctx.ExecOnce(backend(t), ctx, func(ctx *mlctx.Context, in *graph.Node) *graph.Node {
-		return TokenLosses(ctx, tiny, in, in)
+		return TokenLosses(ctx, tiny, in, in, Options{})
 	}, tensors.FromFlatDataAndDimensions([]int32{1, 2, 3, 4}, 1, 4))
 	if err != nil {
 		t.Fatal(err)
@@ -52,16 +52,16 @@ func TestParamCounts(t *testing.T) {
 func TestParamNamesAndClasses(t *testing.T) {
 	cfg, _ := Preset("baseline")
 	want := map[string]Class{
-		"tok_emb": Embedding, "skip_weights": Control, "block_0/attn/c_q": Matrix, "block_8/mlp/proj": Matrix,
-		"block_3/attn/q_gain": Control, "block_3/resid_mix": Control, "block_5/attn/c_k": Matrix,
+		"tok_emb": Embedding, "skip_weights": Control, "block_0/attn/c_q": Attention, "block_8/mlp/proj": MLP,
+		"block_3/attn/q_gain": Control, "block_3/resid_mix": Control, "block_5/attn/c_k": Attention,
 	}
 	for name, class := range want {
-		if c, ok := cfg.ClassOf(name); !ok || c != class {
-			t.Errorf("%s: class %v, %v; want %v", name, c, ok, class)
+		if p, ok := cfg.Param(name); !ok || p.Class != class {
+			t.Errorf("%s: class %v, %v; want %v", name, p.Class, ok, class)
 		}
 	}
 	for _, p := range cfg.Params() {
-		if p.Class == Matrix && len(p.Shape) != 2 {
+		if p.Class.IsMatrix() && len(p.Shape) != 2 {
 			t.Errorf("matrix %s has shape %v", p.Name, p.Shape)
 		}
 		if strings.HasSuffix(p.Name, "c_k") && (p.Shape[0] != 256 || p.Shape[1] != 512) {
@@ -139,7 +139,7 @@ func TestInitWeightsDeterministic(t *testing.T) {
 	ctx := mlctx.New()
 	ctx.SetParam(mlctx.ParamInitialSeed, int64(5))
 	_, err := mlctx.ExecOnce(backend(t), ctx, func(ctx *mlctx.Context, in *graph.Node) *graph.Node {
-		return TokenLosses(ctx, cfg, in, in)
+		return TokenLosses(ctx, cfg, in, in, Options{})
 	}, tensors.FromFlatDataAndDimensions([]int32{1, 2}, 1, 2))
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +410,7 @@ func TestQAT(t *testing.T) {
 	// Host reference: quantize each matrix row with max-abs clip at 4 bits.
 	wq := append(Weights{}, w...)
 	for i, p := range cfg.Params() {
-		if p.Class != Matrix {
+		if !p.Class.IsMatrix() {
 			continue
 		}
 		rows, cols := p.Shape[0], p.Shape[1]
@@ -437,7 +437,7 @@ func TestQAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	exec, err := mlctx.NewExec(backend(t), ctx.Reuse(), func(ctx *mlctx.Context, in, tg *graph.Node) *graph.Node {
-		return TokenLosses(ctx, qcfg, in, tg)
+		return TokenLosses(ctx, qcfg, in, tg, Options{})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -488,7 +488,7 @@ func TestInputGrams(t *testing.T) {
 	}
 	names := []string{"block_0/attn/c_q", "block_0/attn/c_k", "block_2/mlp/proj", "tok_emb"}
 	out, err := mlctx.ExecOnceN(backend(t), ctx.Reuse(), func(ctx *mlctx.Context, in *graph.Node) []*graph.Node {
-		g := InputGrams(ctx, cfg, in)
+		g := InputGrams(ctx, cfg, in, Options{})
 		var res []*graph.Node
 		for _, n := range names {
 			res = append(res, g[n])
@@ -545,7 +545,7 @@ func TestInputGrams(t *testing.T) {
 func TestMatmulTableForgetsCollectedGraphs(t *testing.T) {
 	count := func() int {
 		n := 0
-		matmulNodes.Range(func(_, _ any) bool { n++; return true })
+		matmulNodes.m.Range(func(_, _ any) bool { n++; return true })
 		return n
 	}
 	for range 3 {

@@ -5,9 +5,14 @@ import "fmt"
 // Tensor is one named parameter on the host: float32 values in row-major
 // order. It is the currency between packages: checkpoints hold Tensors, the
 // quant package quantizes them and the trainer loads them back into a graph.
+// A model parameter carries its Class and Init from the config's module
+// registry (Config.Params), so other packages never infer them from names;
+// other tensors (optimizer state) leave them zero.
 type Tensor struct {
 	Name  string // scoped parameter name, e.g. "block_3/attn/c_q"
 	Shape []int  // dimensions, outermost first; a 2-D matrix is [rows, cols]
+	Class Class  // the parameter's role (0 for tensors that are not parameters)
+	Init  Init   // how the parameter was initialised (zero Kind when unknown)
 	Data  []float32
 }
 

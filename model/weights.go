@@ -3,11 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"math"
-	"math/rand/v2"
 	"slices"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -16,15 +12,12 @@ import (
 )
 
 // InitWeights returns the model's initial parameters for a seed, computed
-// on the host so that the same seed gives the same weights on every backend:
-//
-//   - tok_emb ~ Normal(0, EmbedInitStd) (the reference's tied embedding);
-//   - c_q, c_k, c_v, mlp/fc ~ Uniform(±1/sqrt(in)) (PyTorch nn.Linear);
-//   - attn/proj and mlp/proj = 0 (zero-initialised output projections);
-//   - q_gain = QKGainInit; attn_scale, mlp_scale, skip_weights = 1;
-//     resid_mix = [1...; 0...] (start as the plain residual stream).
-//
-// Each parameter draws from its own PCG stream keyed by (seed, name), so
+// on the host so that the same seed gives the same weights on every backend.
+// Each parameter is filled by the initialiser its module declares (see
+// Config.Params; e.g. the baseline: tok_emb ~ Normal(0, EmbedInitStd),
+// c_q/c_k/c_v/fc ~ Uniform(±1/sqrt(in)) as PyTorch's nn.Linear, output
+// projections 0, q_gain = QKGainInit, scales and skip weights 1,
+// resid_mix = [1; 0]), from its own PCG stream keyed by (seed, name), so
 // adding a parameter never changes the others.
 func InitWeights(cfg Config, seed int64) (Weights, error) {
 	if err := cfg.Validate(); err != nil {
@@ -32,44 +25,33 @@ func InitWeights(cfg Config, seed int64) (Weights, error) {
 	}
 	var w Weights
 	for _, p := range cfg.Params() {
-		w = append(w, Tensor{Name: p.Name, Shape: append([]int{}, p.Shape...), Data: initParam(cfg, p, seed)})
+		data, err := p.Init.fill(p.Shape, paramRNG(seed, p.Name))
+		if err != nil {
+			return nil, fmt.Errorf("initialise %s: %w", p.Name, err)
+		}
+		w = append(w, p.tensor(data))
 	}
 	return w, nil
 }
 
-func initParam(cfg Config, p ParamSpec, seed int64) []float32 {
-	data := make([]float32, p.NumElements())
-	h := fnv.New64a()
-	h.Write([]byte(p.Name))
-	rng := rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
-	base := p.Name[strings.LastIndex(p.Name, "/")+1:]
-	fill := func(v float32) {
-		for i := range data {
-			data[i] = v
+// tensor returns a Tensor of this parameter (name, shape, class,
+// initialiser) holding data.
+func (p ParamSpec) tensor(data []float32) Tensor {
+	return Tensor{Name: p.Name, Shape: slices.Clone(p.Shape), Class: p.Class, Init: p.Init, Data: data}
+}
+
+// Annotate sets the Class and Init of every tensor of w that is one of
+// cfg's parameters (from files that do not store them).
+func Annotate(cfg Config, w Weights) {
+	specs := map[string]ParamSpec{}
+	for _, p := range cfg.Params() {
+		specs[p.Name] = p
+	}
+	for i := range w {
+		if p, ok := specs[w[i].Name]; ok {
+			w[i].Class, w[i].Init = p.Class, p.Init
 		}
 	}
-	switch {
-	case p.Name == "tok_emb":
-		for i := range data {
-			data[i] = float32(rng.NormFloat64() * cfg.EmbedInitStd)
-		}
-	case base == "proj":
-		// zero init: each block starts as the identity on the stream
-	case p.Class == Matrix:
-		bound := 1 / math.Sqrt(float64(p.Shape[1]))
-		for i := range data {
-			data[i] = float32((2*rng.Float64() - 1) * bound)
-		}
-	case base == "q_gain":
-		fill(float32(cfg.QKGainInit))
-	case base == "resid_mix":
-		for i := range p.Shape[1] {
-			data[i] = 1
-		}
-	default: // attn_scale, mlp_scale, skip_weights
-		fill(1)
-	}
-	return data
 }
 
 // variable returns the context variable of a parameter name, or nil.
@@ -98,7 +80,7 @@ func WeightsFromContext(ctx *mlctx.Context, cfg Config) (Weights, error) {
 		if err != nil {
 			return nil, fmt.Errorf("model weights: %s: %w", p.Name, err)
 		}
-		w = append(w, Tensor{Name: p.Name, Shape: append([]int{}, p.Shape...), Data: data})
+		w = append(w, p.tensor(data))
 	}
 	return w, nil
 }
@@ -146,9 +128,9 @@ func CheckOrderedWeights(cfg Config, w Weights) error {
 // unexpected, misshapen or inconsistent tensors.
 func CheckWeights(cfg Config, w Weights) error {
 	var errs []error
-	want := map[string][]int{}
+	want := map[string]ParamSpec{}
 	for _, p := range cfg.Params() {
-		want[p.Name] = p.Shape
+		want[p.Name] = p
 	}
 	seen := map[string]bool{}
 	for _, t := range w {
@@ -158,8 +140,10 @@ func CheckWeights(cfg Config, w Weights) error {
 			errs = append(errs, fmt.Errorf("unexpected tensor %q", t.Name))
 		case seen[t.Name]:
 			errs = append(errs, fmt.Errorf("tensor %q appears twice", t.Name))
-		case !slices.Equal(t.Shape, shape):
-			errs = append(errs, fmt.Errorf("tensor %q has shape %v, the model needs %v", t.Name, t.Shape, shape))
+		case !slices.Equal(t.Shape, shape.Shape):
+			errs = append(errs, fmt.Errorf("tensor %q has shape %v, the model needs %v", t.Name, t.Shape, shape.Shape))
+		case t.Class != 0 && t.Class != shape.Class:
+			errs = append(errs, fmt.Errorf("tensor %q has class %v, the model's parameter is %v", t.Name, t.Class, shape.Class))
 		default:
 			if err := t.Validate(); err != nil {
 				errs = append(errs, err)

@@ -17,12 +17,13 @@ import (
 	"github.com/paramgolf/golf/quant/codec"
 )
 
-// Artifact byte layout (format version 1). Integers are unsigned LEB128
+// Artifact byte layout (format version 2: version 1 numbered classes
+// differently and is refused). Integers are unsigned LEB128
 // varints ("uv") unless a width is given; multi-byte fixed-width values are
 // little-endian.
 //
 //	magic      8 bytes   "GOLFPACK"
-//	version    u8        1
+//	version    u8        2
 //	hcodec     uv n, n bytes    codec name of the header table (see quant/codec)
 //	hraw       uv        length of the header table
 //	hsize      uv        compressed length of the header table
@@ -33,7 +34,8 @@ import (
 //	codecs     uv k, then k times: uv n, n bytes (codec names, see quant/codec)
 //	tensors    uv t, then t times:
 //	             name     uv n, n bytes (UTF-8)
-//	             class    u8 (Class: 1 matrix, 2 embedding, 3 control, 4 other)
+//	             class    u8 (model.Class: 1 attention, 2 mlp, 3 embedding, 4 head,
+//	                          5 table, 6 control, 7 frozen)
 //	             format   u8 (Format: 1 int, 2 fp16, 3 fp32)
 //	             rank     u8 (<= 8), then rank dimensions as uv
 //	             format int only:
@@ -72,7 +74,7 @@ import (
 // {Bits, RowLen: rows}, packed {}; planar streams {RowLen: values}.
 const (
 	artifactMagic   = "GOLFPACK"
-	artifactVersion = 1
+	artifactVersion = 2
 	maxNameLen      = 1024
 	maxHeaderTable  = 1 << 24
 	maxRank         = 8
@@ -353,7 +355,7 @@ func DecodeArtifact(data []byte) (*Artifact, error) {
 			r.fail("tensor %d: empty or repeated name %q", i, t.Name)
 		}
 		names[t.Name] = true
-		t.Class = Class(r.u8("class"))
+		t.Class = model.Class(r.u8("class"))
 		t.Format = Format(r.u8("format"))
 		rank := int(r.u8("rank"))
 		if r.err == nil && rank > maxRank {
@@ -375,7 +377,7 @@ func DecodeArtifact(data []byte) (*Artifact, error) {
 			r.fail("more than %d elements in all", int64(maxTotal))
 		}
 		if r.err == nil {
-			if _, ok := classNames[t.Class]; !ok {
+			if !t.Class.Valid() {
 				r.fail("tensor %q: unknown class %d", t.Name, t.Class)
 			}
 		}

@@ -192,11 +192,11 @@ func splitArtifact(t *testing.T, data []byte, headerBytes int) (table, payload [
 func smallQuantized(t testing.TB) *Quantized {
 	t.Helper()
 	w := model.Weights{
-		{Name: "tok_emb", Shape: []int{16, 8}, Data: make([]float32, 128)},
-		{Name: "block_0/attn/c_q", Shape: []int{8, 8}, Data: make([]float32, 64)},
-		{Name: "block_0/norm", Shape: []int{8}, Data: make([]float32, 8)},
-		{Name: "block_0/attn_scale", Shape: []int{8}, Data: make([]float32, 8)},
-		{Name: "block_0/mlp/fc", Shape: []int{2, 4, 8}, Data: make([]float32, 64)},
+		{Name: "tok_emb", Shape: []int{16, 8}, Class: model.Embedding, Data: make([]float32, 128)},
+		{Name: "block_0/attn/c_q", Shape: []int{8, 8}, Class: model.Attention, Data: make([]float32, 64)},
+		{Name: "block_0/norm", Shape: []int{8}, Class: model.Table, Data: make([]float32, 8)},
+		{Name: "block_0/attn_scale", Shape: []int{8}, Class: model.Control, Data: make([]float32, 8)},
+		{Name: "block_0/mlp/fc", Shape: []int{2, 4, 8}, Class: model.MLP, Data: make([]float32, 64)},
 	}
 	for i := range w {
 		for j := range w[i].Data {
@@ -317,11 +317,11 @@ func TestPackRejectsBadQuantized(t *testing.T) {
 
 func TestEmptyAndOddTensorsRoundTrip(t *testing.T) {
 	w := model.Weights{
-		{Name: "empty", Shape: []int{0, 4}, Data: nil},
-		{Name: "vec", Shape: []int{70000}, Data: make([]float32, 70000)},
-		{Name: "zeros", Shape: []int{300, 300}, Data: make([]float32, 90000)},
-		{Name: "cube", Shape: []int{40, 40, 50}, Data: make([]float32, 80000)},
-		{Name: "block_0/attn_scale", Shape: []int{3}, Data: []float32{1, -2, 3.25}},
+		{Name: "empty", Shape: []int{0, 4}, Class: model.Attention, Data: nil},
+		{Name: "vec", Shape: []int{70000}, Class: model.Table, Data: make([]float32, 70000)},
+		{Name: "zeros", Shape: []int{300, 300}, Class: model.MLP, Data: make([]float32, 90000)},
+		{Name: "cube", Shape: []int{40, 40, 50}, Class: model.Table, Data: make([]float32, 80000)},
+		{Name: "block_0/attn_scale", Shape: []int{3}, Class: model.Control, Data: []float32{1, -2, 3.25}},
 	}
 	for i := range w[3].Data {
 		w[3].Data[i] = float32(i%17) - 8

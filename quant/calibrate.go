@@ -13,8 +13,8 @@ import (
 )
 
 // CollectHessians runs the model with weights w over calibration sequences
-// and returns GPTQ's Hessians: for every Matrix parameter (and tok_emb, the
-// tied output head) the Gram matrix XᵀX of the activations it multiplies,
+// and returns GPTQ's Hessians: for every Attention and MLP matrix (and the
+// output head: tok_emb when tied) the Gram matrix XᵀX of the activations it multiplies,
 // summed over every calibration token (model.InputGrams), accumulated on
 // the host in float64.
 //
@@ -41,17 +41,16 @@ func CollectHessians(ctx context.Context, backend backends.Backend, cfg model.Co
 			hs, err = nil, fmt.Errorf("calibration: %v", r)
 		}
 	}()
-	var names []string
-	for _, p := range cfg.Params() {
-		if p.Class == model.Matrix || p.Name == "tok_emb" {
-			names = append(names, p.Name)
-		}
-	}
+	var names []string // the parameters with a Gram, in Params order
 	exec, err := mlctx.NewExec(backend, mc.Reuse(), func(ctx *mlctx.Context, in *graph.Node) []*graph.Node {
-		grams := model.InputGrams(ctx, cfg, in)
-		out := make([]*graph.Node, len(names))
-		for i, n := range names {
-			out[i] = grams[n]
+		grams := model.InputGrams(ctx, cfg, in, model.Options{})
+		names = names[:0]
+		var out []*graph.Node
+		for _, p := range cfg.Params() {
+			if g, ok := grams[p.Name]; ok {
+				names = append(names, p.Name)
+				out = append(out, g)
+			}
 		}
 		return out
 	})

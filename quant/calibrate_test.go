@@ -47,7 +47,7 @@ func TestCollectHessians(t *testing.T) {
 	}
 	want := 1 // tok_emb
 	for _, p := range cfg.Params() {
-		if p.Class == model.Matrix {
+		if p.Class.IsMatrix() {
 			want++
 		}
 	}

@@ -6,8 +6,9 @@
 //	w (model.Weights) --Quantize(Scheme)--> Quantized --Pack(codec)--> artifact bytes
 //	artifact file --ReadArtifact--> Artifact --Weights()--> dequantized model.Weights
 //
-// A Scheme routes each tensor to a Rule by class (matrix, embedding, control,
-// other; see ClassOf) and size: keep as fp16/fp32, or store signed integer
+// A Scheme routes each tensor to a Rule by its parameter class (model.Class,
+// attached to every weight by the model's registry: attention, mlp,
+// embedding, head, table, control, frozen) and size: keep as fp16/fp32, or store signed integer
 // symbols of 2..8 bits times a per-row fp16 scale (per-tensor fp32 for
 // tensors that are not 2-D). A rule's clip decides the scale: a torch-exact
 // percentile (the reference), k times the row's standard deviation, the

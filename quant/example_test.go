@@ -15,7 +15,7 @@ import (
 // row, fp16 scales (the 65,536-element threshold is lowered so this small
 // matrix is quantized rather than kept as fp16).
 func ExampleQuantize() {
-	w := model.Weights{{Name: "block_0/mlp/fc", Shape: []int{2, 4}, Data: []float32{
+	w := model.Weights{{Name: "block_0/mlp/fc", Shape: []int{2, 4}, Class: model.MLP, Data: []float32{
 		0.5, -0.25, 1.5, 0.125,
 		-3, 2, 0.75, -1,
 	}}}

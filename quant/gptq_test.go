@@ -45,7 +45,7 @@ func quantizeMatrix(t *testing.T, w []float32, rows, cols int, r Rule, h *Hessia
 	t.Helper()
 	s := Scheme{Name: "t", Small: fp16Rule(), Control: fp32Rule(), Matrix: r, Embedding: r, Other: r, GPTQ: DefaultGPTQ()}
 	opts := Options{Hessians: map[string]*Hessian{"m": h}}
-	q, err := Quantize(context.Background(), model.Weights{{Name: "m", Shape: []int{rows, cols}, Data: w}}, s, opts)
+	q, err := Quantize(context.Background(), model.Weights{{Name: "m", Shape: []int{rows, cols}, Class: model.MLP, Data: w}}, s, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

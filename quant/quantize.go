@@ -21,7 +21,7 @@ import (
 type QTensor struct {
 	Name    string
 	Shape   []int
-	Class   Class
+	Class   model.Class
 	Format  Format
 	Bits    int       // symbol width (FormatInt)
 	Symbols []int8    // FormatInt: row-major symbols in [-QMax, QMax]
@@ -49,7 +49,7 @@ func numElements(shape []int) int {
 
 // Dequantize returns the float32 tensor the stored form represents.
 func (q *QTensor) Dequantize() model.Tensor {
-	t := model.Tensor{Name: q.Name, Shape: slices.Clone(q.Shape), Data: make([]float32, q.NumElements())}
+	t := model.Tensor{Name: q.Name, Shape: slices.Clone(q.Shape), Class: q.Class, Data: make([]float32, q.NumElements())}
 	if q.Format != FormatInt {
 		copy(t.Data, q.Values)
 		return t
@@ -85,9 +85,6 @@ func (q *Quantized) Dequantize() model.Weights {
 
 // Options adjusts Quantize.
 type Options struct {
-	// Classes overrides ClassOf for the named tensors (e.g. from the model
-	// package's parameter list).
-	Classes map[string]Class
 	// Hessians holds the input Hessian (Gram matrix X^T X of the inputs the
 	// matrix multiplies) of each matrix that a GPTQ rule quantizes, keyed by
 	// tensor name.
@@ -128,16 +125,16 @@ func Quantize(ctx context.Context, w model.Weights, s Scheme, opts Options) (*Qu
 }
 
 func quantizeOne(q *QTensor, t model.Tensor, s *Scheme, opts *Options) error {
-	class, ok := opts.Classes[t.Name]
-	if !ok {
-		class = ClassOf(t.Name, t.Shape)
+	class := t.Class
+	if !class.Valid() {
+		return fmt.Errorf("quantize %s: no parameter class (weights must come from the model's registry: model.InitWeights, a checkpoint, or model.Annotate)", t.Name)
 	}
 	for i, v := range t.Data {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return fmt.Errorf("quantize %s: non-finite value %v at index %d", t.Name, v, i)
 		}
 	}
-	r := s.RuleFor(t.Name, t.Shape, class)
+	r := s.RuleFor(t.Shape, class)
 	*q = QTensor{Name: t.Name, Shape: slices.Clone(t.Shape), Class: class, Format: r.Format}
 	switch r.Format {
 	case FormatFP32:

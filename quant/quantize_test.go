@@ -124,13 +124,13 @@ func TestZeroRowAndOddInputs(t *testing.T) {
 	if !(s > 0) {
 		t.Fatalf("tiny row scale %v", s)
 	}
-	w := model.Weights{{Name: "x", Shape: []int{2, 2}, Data: []float32{1, float32(math.NaN()), 0, 0}}}
+	w := model.Weights{{Name: "x", Shape: []int{2, 2}, Class: model.MLP, Data: []float32{1, float32(math.NaN()), 0, 0}}}
 	s4, _ := SchemeByName("int4-mse")
 	s4.KeepMaxElements = 0
 	if _, err := Quantize(context.Background(), w, s4, Options{}); err == nil {
 		t.Fatal("NaN weight accepted")
 	}
-	bad := model.Weights{{Name: "x", Shape: []int{2, 3}, Data: []float32{1}}}
+	bad := model.Weights{{Name: "x", Shape: []int{2, 3}, Class: model.MLP, Data: []float32{1}}}
 	if _, err := Quantize(context.Background(), bad, s4, Options{}); err == nil {
 		t.Fatal("shape mismatch accepted")
 	}
@@ -162,18 +162,19 @@ func TestSchemesRouteTensors(t *testing.T) {
 		if name == "some/small_bias_vec_" {
 			shape = []int{512}
 		}
+		class := model.Table
 		if tt, ok := w.Get(name); ok {
-			shape = tt.Shape
+			shape, class = tt.Shape, tt.Class
 		}
-		if got := s.RuleFor(name, shape, ClassOf(name, shape)).String(); got != rule {
+		if got := s.RuleFor(shape, class).String(); got != rule {
 			t.Errorf("%s %v: rule %s, want %s", name, shape, got, rule)
 		}
 	}
 	ref := Reference()
-	if got := ref.RuleFor("block_0/attn/c_k", []int{256, 512}, ClassMatrix).String(); got != "int8/pct99.99984" {
+	if got := ref.RuleFor([]int{256, 512}, model.Attention).String(); got != "int8/pct99.99984" {
 		t.Errorf("reference c_k rule %s", got)
 	}
-	if got := ref.RuleFor("block_0/attn/c_k", []int{128, 128}, ClassMatrix).String(); got != "fp16" {
+	if got := ref.RuleFor([]int{128, 128}, model.Attention).String(); got != "fp16" {
 		t.Errorf("reference small matrix rule %s", got)
 	}
 	for _, s := range Schemes() {

@@ -131,13 +131,13 @@ func TestReferenceMatchesTorch(t *testing.T) {
 		if !c.perRow {
 			shape = []int{c.rows * c.cols}
 		}
-		w := model.Weights{{Name: "block_0/mlp/fc", Shape: shape, Data: vals}}
+		w := model.Weights{{Name: "block_0/mlp/fc", Shape: shape, Class: model.MLP, Data: vals}}
 		q, err := Quantize(context.Background(), w, s, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		qt := q.Tensors[0]
-		rule := s.RuleFor("block_0/mlp/fc", shape, ClassOf("block_0/mlp/fc", shape))
+		rule := s.RuleFor(shape, model.MLP)
 		for r := range qt.Rows() {
 			clip := RowClip(vals[r*c.cols:(r+1)*c.cols], rule.Clip, 8, FormatFP16)
 			if !c.perRow {

@@ -4,54 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/paramgolf/golf/model"
 )
-
-// Class groups parameters that a scheme treats alike. The model package
-// names its parameters so that ClassOf recovers its classes from the name and
-// shape alone, which lets an artifact be re-read without the model code.
-type Class uint8
-
-// Parameter classes.
-const (
-	ClassMatrix    Class = iota + 1 // 2-D weights of linear layers, [out, in]
-	ClassEmbedding                  // token (and other) embedding tables, [rows, dim]
-	ClassControl                    // gains, scales and mixes the reference keeps in fp32
-	ClassOther                      // anything else (vectors, higher-rank tensors)
-)
-
-var classNames = map[Class]string{ClassMatrix: "matrix", ClassEmbedding: "embedding", ClassControl: "control", ClassOther: "other"}
-
-// String returns the class name used in reports.
-func (c Class) String() string {
-	if n, ok := classNames[c]; ok {
-		return n
-	}
-	return fmt.Sprintf("class(%d)", uint8(c))
-}
-
-// ControlPatterns are the name fragments of control parameters, from the
-// reference script's CONTROL_TENSOR_NAME_PATTERNS: a tensor whose name
-// contains one is kept in fp32 by the reference scheme.
-var ControlPatterns = []string{"attn_scale", "mlp_scale", "resid_mix", "q_gain", "skip_weight"}
-
-// ClassOf returns the class of a parameter from its name and shape: control
-// if the name contains a ControlPatterns entry, embedding if its last path
-// element contains "emb", matrix if it is 2-D, other otherwise.
-func ClassOf(name string, shape []int) Class {
-	for _, p := range ControlPatterns {
-		if strings.Contains(name, p) {
-			return ClassControl
-		}
-	}
-	base := name[strings.LastIndex(name, "/")+1:]
-	if strings.Contains(base, "emb") {
-		return ClassEmbedding
-	}
-	if len(shape) == 2 {
-		return ClassMatrix
-	}
-	return ClassOther
-}
 
 // Format is how a tensor's values are stored in an artifact.
 type Format uint8
@@ -208,17 +163,13 @@ func (r Rule) String() string {
 	return s
 }
 
-// NameRule overrides a scheme's class rule for tensors whose name contains
-// Contains (e.g. "/mlp/" to give MLP matrices fewer bits).
-type NameRule struct {
-	Contains string
-	Rule     Rule
-}
-
 // Scheme is a complete quantization recipe: which rule applies to which
-// tensor. Rules are looked up in this order: Control for control
-// parameters, Small for tensors of at most KeepMaxElements values, the first
-// matching Override, then the rule of the tensor's class.
+// tensor, chosen by the tensor's parameter class (model.Class, which the
+// model's registry attaches to every weight) and size. Rules are looked up
+// in this order: Control for the Control and Frozen classes, Small for
+// tensors of at most KeepMaxElements values, Other for tensors that are not
+// 2-D, the class's entry in ByClass, then Matrix (Attention, MLP, Head) or
+// Embedding (Embedding, Table).
 type Scheme struct {
 	Name        string
 	Description string
@@ -230,31 +181,33 @@ type Scheme struct {
 	Matrix          Rule
 	Embedding       Rule
 	Other           Rule
-	Overrides       []NameRule
-	GPTQ            GPTQOptions
+	// ByClass overrides the rule of a class (e.g. fewer bits for MLP).
+	ByClass map[model.Class]Rule
+	GPTQ    GPTQOptions
 }
 
-// RuleFor returns the rule for a tensor of the given name, shape and class.
-func (s *Scheme) RuleFor(name string, shape []int, class Class) Rule {
+// RuleFor returns the rule for a tensor of the given shape and class.
+func (s *Scheme) RuleFor(shape []int, class model.Class) Rule {
 	n := 1
 	for _, d := range shape {
 		n *= d
 	}
-	if class == ClassControl {
+	if class == model.Control || class == model.Frozen {
 		return s.Control
 	}
 	if n <= s.KeepMaxElements {
 		return s.Small
 	}
-	for _, o := range s.Overrides {
-		if strings.Contains(name, o.Contains) {
-			return o.Rule
-		}
+	if len(shape) != 2 {
+		return s.Other // per-tensor, as the reference treats every tensor that is not 2-D
+	}
+	if r, ok := s.ByClass[class]; ok {
+		return r
 	}
 	switch class {
-	case ClassMatrix:
+	case model.Attention, model.MLP, model.Head:
 		return s.Matrix
-	case ClassEmbedding:
+	case model.Embedding, model.Table:
 		return s.Embedding
 	}
 	return s.Other
@@ -276,8 +229,8 @@ func (s *Scheme) Validate() error {
 			return err
 		}
 	}
-	for _, o := range s.Overrides {
-		if err := check("override "+o.Contains, o.Rule); err != nil {
+	for c, r := range s.ByClass {
+		if err := check(c.String(), r); err != nil {
 			return err
 		}
 	}
@@ -294,8 +247,8 @@ func (s *Scheme) UsesGPTQ() bool {
 			return true
 		}
 	}
-	for _, o := range s.Overrides {
-		if o.Rule.GPTQ {
+	for _, r := range s.ByClass {
+		if r.GPTQ {
 			return true
 		}
 	}
@@ -367,7 +320,7 @@ func Schemes() []Scheme {
 	gptq8e := intRule(8, std(20))
 	gptq8e.GPTQ = true
 	mixed := base("int5mlp-int6", "int5 MLP and int6 attention matrices (MSE clip), int8 embedding", intRule(6, mse), intRule(8, mse))
-	mixed.Overrides = []NameRule{{Contains: "/mlp/", Rule: intRule(5, mse)}}
+	mixed.ByClass = map[model.Class]Rule{model.MLP: intRule(5, mse)}
 	return []Scheme{
 		Reference(),
 		base("int8-mse", "int8 per row, MSE-optimal clip", intRule(8, mse), intRule(8, mse)),

@@ -229,6 +229,9 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err := model.CheckOrderedWeights(ck.Config, ck.Weights); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, weightsFile, err)
 	}
+	// Version-1 files carry no classes or initialisers: the config's
+	// registry supplies them (CheckOrderedWeights verified stored ones).
+	model.Annotate(ck.Config, ck.Weights)
 	opt, err := ReadTensors(filepath.Join(dir, optimizerFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):

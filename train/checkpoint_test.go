@@ -18,7 +18,7 @@ func randomWeights(cfg model.Config, seed uint64, std float64) model.Weights {
 	rng := rand.New(rand.NewPCG(seed, 3))
 	var w model.Weights
 	for _, p := range cfg.Params() {
-		t := model.Tensor{Name: p.Name, Shape: append([]int{}, p.Shape...)}
+		t := model.Tensor{Name: p.Name, Shape: append([]int{}, p.Shape...), Class: p.Class, Init: p.Init}
 		t.Data = make([]float32, t.NumElements())
 		for i := range t.Data {
 			t.Data[i] = float32(rng.NormFloat64() * std)

@@ -61,24 +61,67 @@ func Evaluate(ctx context.Context, backend backends.Backend, cfg model.Config, w
 		return EvalResult{}, err
 	}
 	defer ev.exec.Finalize()
-	return ev.run(ctx, valTokens, byteTable, opts.Stride, opts.Progress)
+	return ev.run(ctx, valTokens, byteTable, opts.TargetBytes, opts.Stride, opts.Progress)
 }
 
 // modelLossFn is the model's per-token loss graph for cfg.
 func modelLossFn(cfg model.Config) tokenLossFn {
 	return func(ctx *mlctx.Context, inputs, targets *graph.Node) *graph.Node {
-		return model.TokenLosses(ctx, cfg, inputs, targets)
+		return model.TokenLosses(ctx, cfg, inputs, targets, model.Options{})
 	}
 }
 
+// Group is an optimizer group: which update rule, learning rate and weight
+// decay a parameter gets. A parameter's group follows from its class alone
+// (GroupOf), as the reference's optimizer split does.
+type Group string
+
+// Optimizer groups.
+const (
+	GroupMuon   Group = "muon"        // Attention and MLP matrices: Muon at MatrixLR
+	GroupEmbed  Group = "adam_embed"  // the tied embedding and auxiliary tables: Adam at EmbedLR
+	GroupHead   Group = "adam_head"   // an untied output head: Adam at HeadLR
+	GroupScalar Group = "adam_scalar" // control parameters: Adam at ScalarLR
+	GroupNone   Group = "none"        // frozen parameters: never updated
+)
+
+// GroupOf returns the optimizer group of a parameter class.
+func GroupOf(c model.Class) (Group, error) {
+	switch c {
+	case model.Attention, model.MLP:
+		return GroupMuon, nil
+	case model.Embedding, model.Table:
+		return GroupEmbed, nil
+	case model.Head:
+		return GroupHead, nil
+	case model.Control:
+		return GroupScalar, nil
+	case model.Frozen:
+		return GroupNone, nil
+	}
+	return "", fmt.Errorf("unknown parameter class %v", c)
+}
+
+// rule returns the update rule of group g under opt; ok is false for
+// GroupNone.
+func (g Group) rule(opt OptimizerConfig) (r paramRule, ok bool) {
+	switch g {
+	case GroupMuon:
+		return paramRule{kind: muonUpdate, lr: opt.MatrixLR, wd: opt.MuonWeightDecay}, true
+	case GroupEmbed:
+		return paramRule{kind: adamUpdate, lr: opt.EmbedLR, wd: opt.EmbedWeightDecay}, true
+	case GroupHead:
+		return paramRule{kind: adamUpdate, lr: opt.HeadLR, wd: opt.EmbedWeightDecay}, true
+	case GroupScalar:
+		return paramRule{kind: adamUpdate, lr: opt.ScalarLR, wd: opt.ScalarWeightDecay}, true
+	}
+	return paramRule{}, false
+}
+
 // modelNetwork adapts a model config to the trainer: the loss graph, each
-// parameter's optimizer (by its class), and weight transfers.
-//
-// Classes map to the reference's optimizer split: Matrix parameters (the
-// blocks' 2-D weights) go to Muon at MatrixLR; the Embedding class goes to
-// Adam at EmbedLR (the tied embedding), except an untied output head named
-// "lm_head", at HeadLR; Control parameters (gains, scales, mixes, skip
-// weights) go to Adam at ScalarLR.
+// trainable parameter's update rule (from its class, GroupOf), and weight
+// transfers. Frozen parameters are created by the loss graph but get no
+// gradient and no update.
 func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 	if err := cfg.Validate(); err != nil {
 		return network{}, fmt.Errorf("trainer: %w", err)
@@ -86,24 +129,26 @@ func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 	bf16 := opt.StorageDType == dtypes.BFloat16
 	var params []paramSpec
 	for _, p := range cfg.Params() {
-		var r paramRule
-		switch p.Class {
-		case model.Matrix:
-			if len(p.Shape) != 2 {
-				return network{}, fmt.Errorf("trainer: matrix parameter %q has shape %v, Muon needs 2-D", p.Name, p.Shape)
-			}
-			r = paramRule{kind: muonUpdate, lr: opt.MatrixLR, wd: opt.MuonWeightDecay, bf16Update: bf16}
-		case model.Embedding:
-			// The reference's untied head is a CastedLinear, restored to
-			// fp32; only the tied embedding stays bf16.
-			r = paramRule{kind: adamUpdate, lr: opt.EmbedLR, wd: opt.EmbedWeightDecay, bf16Weights: bf16}
-			if p.Name == "lm_head" {
-				r.lr, r.bf16Weights = opt.HeadLR, false
-			}
-		case model.Control:
-			r = paramRule{kind: adamUpdate, lr: opt.ScalarLR, wd: opt.ScalarWeightDecay}
-		default:
-			return network{}, fmt.Errorf("trainer: parameter %q has unknown class %v", p.Name, p.Class)
+		g, err := GroupOf(p.Class)
+		if err != nil {
+			return network{}, fmt.Errorf("trainer: parameter %q: %w", p.Name, err)
+		}
+		r, trainable := g.rule(opt)
+		if !trainable {
+			continue
+		}
+		if r.kind == muonUpdate && len(p.Shape) != 2 {
+			return network{}, fmt.Errorf("trainer: matrix parameter %q has shape %v, Muon needs 2-D", p.Name, p.Shape)
+		}
+		// The reference's bf16 storage (StorageDType): the model is cast to
+		// bf16 and only CastedLinear layers (an untied head among them) and
+		// small/control parameters go back to fp32, so embedding tables stay
+		// bf16; every Muon update passes through a bf16 buffer.
+		switch {
+		case r.kind == muonUpdate:
+			r.bf16Update = bf16
+		case p.Class == model.Embedding || p.Class == model.Table:
+			r.bf16Weights = bf16
 		}
 		params = append(params, paramSpec{name: p.Name, shape: p.Shape, rule: r})
 	}

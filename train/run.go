@@ -204,11 +204,12 @@ type runner struct {
 	check    *data.DirCheck // what data.CheckDir found
 	tr       *Trainer
 	loader   *data.Loader
-	// val is the whole validation split, valPeriodic its capped prefix.
-	val, valPeriodic []uint16
-	bytes            ByteCounter
-	accum            int
-	micro            int
+	// val is the whole validation split, valPeriodic its capped prefix;
+	// valBytes is val's byte sidecar, when the data has one.
+	val, valPeriodic, valBytes []uint16
+	bytes                      ByteCounter
+	accum                      int
+	micro                      int
 	// ckptStep is the step of the checkpoint on disk (-1: none yet).
 	ckptStep int
 
@@ -315,6 +316,11 @@ func (r *runner) setup(ctx context.Context) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	r.valPeriodic = data.CapValidation(r.val, r.s.SeqLen, r.s.ValTokens)
+	if data.HasValidationBytes(r.dataDir) {
+		if r.valBytes, err = data.LoadValidationBytes(r.dataDir, len(r.val)); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
 	if r.loader, err = data.NewLoader(trainFiles, 0, 1); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -336,6 +342,9 @@ func (r *runner) setup(ctx context.Context) error {
 	r.logf("data:%s train_shards:%d val_tokens:%d periodic_val_tokens:%d", r.dataDir, len(trainFiles), len(r.val)-1, len(r.valPeriodic)-1)
 	r.logf("data_check:%s", r.check.Note)
 	r.logf("tokenizer:%s (%s)", r.tok.Name(), r.tokHow)
+	if r.valBytes != nil {
+		r.logf("val_bpb:byte_sidecar:enabled")
+	}
 	r.logf("world_size:1 grad_accum_steps:%d micro_batch_tokens:%d", r.accum, r.micro)
 	op := r.tr.Optimizer()
 	r.logf("embed_lr:%g matrix_lr:%g scalar_lr:%g muon_momentum:%g muon_dtype:%s storage_dtype:%s grad_clip_norm:%g",
@@ -672,7 +681,11 @@ func (r *runner) validate(ctx context.Context, final bool) error {
 		val = r.val
 	}
 	rows := max(r.s.EvalBatchTokens/r.s.SeqLen, 1)
-	res, err := r.tr.Evaluate(ctx, val, r.bytes, EvalOptions{SeqLen: r.s.SeqLen, Stride: r.s.EvalStride, BatchRows: rows, Progress: r.opts.Progress})
+	var targetBytes []uint16
+	if r.valBytes != nil {
+		targetBytes = r.valBytes[:len(val)]
+	}
+	res, err := r.tr.Evaluate(ctx, val, r.bytes, EvalOptions{SeqLen: r.s.SeqLen, Stride: r.s.EvalStride, BatchRows: rows, Progress: r.opts.Progress, TargetBytes: targetBytes})
 	if err != nil {
 		return fmt.Errorf("train: step %d: %w", r.step, err)
 	}

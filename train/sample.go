@@ -67,7 +67,7 @@ func Sample(ctx context.Context, backend backends.Backend, cfg model.Config, wei
 		return nil, fmt.Errorf("sample: %w", err)
 	}
 	exec, err := mlctx.NewExec(backend, mc.Reuse(), func(ctx *mlctx.Context, inputs *graph.Node) *graph.Node {
-		return model.Logits(ctx, cfg, inputs)
+		return model.Logits(ctx, cfg, inputs, model.Options{})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sample: %w", err)

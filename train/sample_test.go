@@ -30,7 +30,7 @@ func greedyReference(t *testing.T, cfg model.Config, w model.Weights, prompt []i
 			in[i] = int32(x)
 		}
 		res, err := mlctx.ExecOnce(goBackend(t), mc, func(ctx *mlctx.Context, x *graph.Node) *graph.Node {
-			return model.Logits(ctx, cfg, x)
+			return model.Logits(ctx, cfg, x, model.Options{})
 		}, tensors.FromFlatDataAndDimensions(in, 1, len(in)))
 		if err != nil {
 			t.Fatal(err)

@@ -19,10 +19,14 @@ import (
 //
 //	offset  size  field
 //	0       8     magic "GOLFTENS"
-//	8       4     uint32 format version (1)
+//	8       4     uint32 format version (2; version 1 files are still read)
 //	12      4     uint32 number of tensors N
 //	16      ...   N records:
 //	                uint16 name length L, L bytes of UTF-8 name,
+//	                uint8 class (model.Class; 0 for tensors that are not
+//	                  parameters), uint16 length I, I bytes of the
+//	                  initialiser's text form (model.Init; may be empty)
+//	                  (both absent in version 1),
 //	                uint8 rank R (<= 8), R x uint32 dimensions,
 //	                prod(dimensions) x float32 values (IEEE 754, row-major)
 //	end-4   4     uint32 CRC-32C (Castagnoli) of every byte before it
@@ -32,7 +36,7 @@ import (
 // half-loaded.
 const (
 	tensorMagic   = "GOLFTENS"
-	tensorVersion = 1
+	tensorVersion = 2
 	maxRank       = 8
 )
 
@@ -57,6 +61,13 @@ func encodeTensors(w io.Writer, ts []model.Tensor) error {
 		}
 		buf.Write(le.AppendUint16(nil, uint16(len(t.Name))))
 		buf.WriteString(t.Name)
+		if t.Class != 0 && !t.Class.Valid() {
+			return fmt.Errorf("tensor %q: invalid class %d", t.Name, t.Class)
+		}
+		buf.WriteByte(byte(t.Class))
+		init := t.Init.String()
+		buf.Write(le.AppendUint16(nil, uint16(len(init))))
+		buf.WriteString(init)
 		buf.WriteByte(byte(len(t.Shape)))
 		for _, d := range t.Shape {
 			if d < 0 || d > math.MaxUint32 {
@@ -84,8 +95,9 @@ func decodeTensors(b []byte) ([]model.Tensor, error) {
 	if len(b) < 20 || string(b[:8]) != tensorMagic {
 		return nil, fmt.Errorf("%w: no %q header", errTensorFile, tensorMagic)
 	}
-	if v := le.Uint32(b[8:]); v != tensorVersion {
-		return nil, fmt.Errorf("%w: version %d, this build reads %d", errTensorFile, v, tensorVersion)
+	version := le.Uint32(b[8:])
+	if version != 1 && version != tensorVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads 1 and %d", errTensorFile, version, tensorVersion)
 	}
 	body, sum := b[:len(b)-4], le.Uint32(b[len(b)-4:])
 	if got := crc32.Checksum(body, castagnoli); got != sum {
@@ -115,6 +127,30 @@ func decodeTensors(b []byte) ([]model.Tensor, error) {
 		if !ok || len(name) == 0 {
 			return nil, fmt.Errorf("%w: tensor %d: bad name", errTensorFile, i)
 		}
+		var class model.Class
+		var init model.Init
+		if version >= 2 {
+			c, ok := take(1)
+			if !ok || (c[0] != 0 && !model.Class(c[0]).Valid()) {
+				return nil, fmt.Errorf("%w: tensor %q: bad class", errTensorFile, name)
+			}
+			class = model.Class(c[0])
+			l, ok := take(2)
+			if !ok {
+				return nil, fmt.Errorf("%w: tensor %q: truncated initialiser", errTensorFile, name)
+			}
+			text, ok := take(int(le.Uint16(l)))
+			if !ok {
+				return nil, fmt.Errorf("%w: tensor %q: truncated initialiser", errTensorFile, name)
+			}
+			if len(text) > 0 {
+				v, err := model.ParseInit(string(text))
+				if err != nil {
+					return nil, fmt.Errorf("%w: tensor %q: %v", errTensorFile, name, err)
+				}
+				init = v
+			}
+		}
 		r, ok := take(1)
 		if !ok || r[0] > maxRank {
 			return nil, fmt.Errorf("%w: tensor %q: bad rank", errTensorFile, name)
@@ -140,7 +176,7 @@ func decodeTensors(b []byte) ([]model.Tensor, error) {
 		for k := range data {
 			data[k] = math.Float32frombits(le.Uint32(raw[4*k:]))
 		}
-		ts = append(ts, model.Tensor{Name: string(name), Shape: shape, Data: data})
+		ts = append(ts, model.Tensor{Name: string(name), Shape: shape, Class: class, Init: init, Data: data})
 	}
 	if len(p) != 0 {
 		return nil, fmt.Errorf("%w: %d stray bytes after %d tensors", errTensorFile, len(p), n)

@@ -14,8 +14,8 @@ import (
 
 func sampleTensors() []model.Tensor {
 	return []model.Tensor{
-		{Name: "tok_emb", Shape: []int{3, 2}, Data: []float32{1, -2, 3.5, 0, float32(math.Inf(1)), -0}},
-		{Name: "block_0/attn/q_gain", Shape: []int{2}, Data: []float32{1.5, 1.5}},
+		{Name: "tok_emb", Shape: []int{3, 2}, Class: model.Embedding, Init: model.Normal(0.005), Data: []float32{1, -2, 3.5, 0, float32(math.Inf(1)), -0}},
+		{Name: "block_0/attn/q_gain", Shape: []int{2}, Class: model.Control, Init: model.Rows(1.5, -2), Data: []float32{1.5, 1.5}},
 		{Name: "scalar", Shape: []int{}, Data: []float32{42}},
 		{Name: "empty", Shape: []int{0, 4}, Data: []float32{}},
 	}
@@ -34,15 +34,17 @@ func TestTensorFileRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
 	}
-	// The layout is the documented one: magic, version, count, first name.
+	// The layout is the documented one: magic, version, count, first name,
+	// its class and initialiser.
 	b, _ := os.ReadFile(path)
-	if string(b[:8]) != "GOLFTENS" || b[8] != 1 || b[12] != 4 || b[16] != 7 || string(b[18:25]) != "tok_emb" {
-		t.Fatalf("unexpected header bytes % x", b[:25])
+	if string(b[:8]) != "GOLFTENS" || b[8] != 2 || b[12] != 4 || b[16] != 7 || string(b[18:25]) != "tok_emb" ||
+		b[25] != byte(model.Embedding) || b[26] != 13 || string(b[28:41]) != "normal(0.005)" {
+		t.Fatalf("unexpected header bytes % x", b[:41])
 	}
 	// 16 header + records + 4 checksum.
 	size := 16 + 4
 	for _, ts := range want {
-		size += 2 + len(ts.Name) + 1 + 4*len(ts.Shape) + 4*len(ts.Data)
+		size += 2 + len(ts.Name) + 1 + 2 + len(ts.Init.String()) + 1 + 4*len(ts.Shape) + 4*len(ts.Data)
 	}
 	if len(b) != size {
 		t.Fatalf("file has %d bytes, layout says %d", len(b), size)

@@ -73,7 +73,6 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg.Options.Classes = src.classes
 	needGPTQ := false
 	for _, s := range cfg.Schemes {
 		needGPTQ = needGPTQ || s.UsesGPTQ()

@@ -171,6 +171,9 @@ type evalOutput struct {
 	Backend string `json:"backend"`
 	SeqLen  int    `json:"seq_len"`
 	Stride  int    `json:"eval_stride"`
+	// ByteSource is where the bytes come from: "byte table" or "byte
+	// sidecar" (CaseOps data).
+	ByteSource string `json:"byte_source"`
 	train.EvalResult
 }
 
@@ -229,6 +232,14 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	val = data.CapValidation(val, opts.SeqLen, limit)
+	byteSource := "byte table"
+	if data.HasValidationBytes(dir) {
+		if opts.TargetBytes, err = data.LoadValidationBytes(dir, len(val)); err != nil {
+			return err
+		}
+		byteSource = "byte sidecar"
+		fmt.Fprintln(env.stderr, "val_bpb:byte_sidecar:enabled")
+	}
 	backend, desc, err := compute.Open(*backendSpec)
 	if err != nil {
 		return err
@@ -239,13 +250,14 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.name, err)
 	}
-	result := evalOutput{Source: src.name, Data: dir, Backend: desc, SeqLen: opts.SeqLen, Stride: max(opts.Stride, 0), EvalResult: res}
+	result := evalOutput{Source: src.name, Data: dir, Backend: desc, SeqLen: opts.SeqLen, Stride: max(opts.Stride, 0),
+		ByteSource: byteSource, EvalResult: res}
 	return outf.emit(env, result, func(w io.Writer) error { return printEval(w, result) })
 }
 
 // printEval prints golf eval's table.
 func printEval(w io.Writer, o evalOutput) error {
-	src, desc, res, dir := o.Source, o.Backend, o.EvalResult, o.Data
+	src, desc, res, dir, byteSource := o.Source, o.Backend, o.EvalResult, o.Data, o.ByteSource
 	t := report.NewTable(fmt.Sprintf("golf eval: %s on %s", src, desc), "metric", "value")
 	t.Add("val_loss", fmt.Sprintf("%.4f", res.ValLoss))
 	t.Add("val_bpb", fmt.Sprintf("%.4f", res.ValBPB))
@@ -255,6 +267,7 @@ func printEval(w io.Writer, o evalOutput) error {
 	t.Add("stride", o.Stride)
 	t.Add("windows", res.Windows)
 	t.Add("data", dir)
+	t.Add("bytes from", byteSource)
 	t.Add("eval_time", res.Duration.Round(1e6).String())
 	return t.Print(w)
 }

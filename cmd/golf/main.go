@@ -152,6 +152,14 @@ func (o *outputFlags) progress(env *cliEnv) io.Writer {
 	return env.stderr
 }
 
+// save writes v to --json-out's file, when given.
+func (o *outputFlags) save(v any) error {
+	if o.jsonOut == "" {
+		return nil
+	}
+	return report.SaveJSON(o.jsonOut, v)
+}
+
 // emit writes the result v: to --json-out's file when given, then as JSON
 // on stdout with --json, else through human (the table or text).
 func (o *outputFlags) emit(env *cliEnv, v any, human func(w io.Writer) error) error {

@@ -48,8 +48,7 @@ type evalSettings struct {
 type packSource struct {
 	name    string
 	weights model.Weights
-	meta    []byte // artifact config JSON
-	classes map[string]quant.Class
+	meta    []byte      // artifact config JSON
 	run     *evalSource // the checkpoint's model, settings and data; nil for synthetic weights
 }
 
@@ -82,7 +81,7 @@ func loadPackSource(checkpoint, synthetic string) (*packSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: encode artifact config: %w", checkpoint, err)
 	}
-	return &packSource{name: checkpoint, weights: run.weights, meta: meta, classes: paramClasses(run.cfg), run: run}, nil
+	return &packSource{name: checkpoint, weights: run.weights, meta: meta, run: run}, nil
 }
 
 // hessians returns GPTQ's Hessians for this source (see hessianFlags.load);
@@ -97,22 +96,6 @@ func (p *packSource) hessians(ctx context.Context, env *cliEnv, h hessianFlags, 
 	}
 	dir := check.Dir
 	return h.load(ctx, env.stderr, need, p.run, dir, backendSpec)
-}
-
-// paramClasses maps the model's parameter classes onto the quant package's.
-func paramClasses(cfg model.Config) map[string]quant.Class {
-	m := map[string]quant.Class{}
-	for _, p := range cfg.Params() {
-		switch p.Class {
-		case model.Matrix:
-			m[p.Name] = quant.ClassMatrix
-		case model.Embedding:
-			m[p.Name] = quant.ClassEmbedding
-		case model.Control:
-			m[p.Name] = quant.ClassControl
-		}
-	}
-	return m
 }
 
 // loadArtifactSource reads an artifact for evaluation: its model config,
@@ -142,6 +125,7 @@ func loadArtifactSource(path string) (*evalSource, error) {
 	if err := model.CheckOrderedWeights(cfg, w); err != nil {
 		return nil, fmt.Errorf("artifact %s: %w", path, err)
 	}
+	model.Annotate(cfg, w)
 	st := meta.Settings
 	return &evalSource{name: path, cfg: cfg, weights: w, settings: train.Settings{
 		Preset: st.Preset, SeqLen: st.SeqLen, EvalStride: st.EvalStride, EvalBatchTokens: st.EvalBatchTokens, ValTokens: st.ValTokens,
@@ -235,7 +219,7 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	} else if len(stale) > 0 {
 		fmt.Fprintf(env.stderr, "golf pack: removed %d temporary file(s) a killed pack left: %s\n", len(stale), strings.Join(stale, ", "))
 	}
-	q, err := quant.Quantize(ctx, src.weights, scheme, quant.Options{Classes: src.classes, Hessians: hessians})
+	q, err := quant.Quantize(ctx, src.weights, scheme, quant.Options{Hessians: hessians})
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.name, err)
 	}

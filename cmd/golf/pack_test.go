@@ -127,7 +127,7 @@ func TestPackGPTQWithHessianFile(t *testing.T) {
 	}
 	var hs []model.Tensor
 	for _, x := range w {
-		if len(x.Shape) != 2 || quant.ClassOf(x.Name, x.Shape) == quant.ClassControl {
+		if len(x.Shape) != 2 || x.Class == model.Control {
 			continue
 		}
 		in := x.Shape[1]
