@@ -81,6 +81,21 @@ func TestPackThenEvalArtifact(t *testing.T) {
 
 	fromCkpt := evalJSON(t, "--checkpoint", ckpt)
 	fromArt := evalJSON(t, "--artifact", artifact)
+
+	// golf sample reads the artifact as golf eval does: greedy text twice
+	// the same, the prompt first.
+	var samples []sampleOutput
+	for range 2 {
+		code, stdout, stderr := runGolf(t, "sample", "--artifact", artifact, "--backend", "go", "--json", "--temperature", "0", "--tokens", "5", "--prompt", "The Union")
+		var s sampleOutput
+		if err := json.Unmarshal([]byte(stdout), &s); code != 0 || err != nil {
+			t.Fatalf("sample --artifact: exit %d, %v: %s", code, err, stderr)
+		}
+		samples = append(samples, s)
+	}
+	if samples[0].Text != samples[1].Text || !strings.HasPrefix(samples[0].Text, "The Union") || samples[0].Source != artifact {
+		t.Fatalf("sample --artifact: %+v", samples)
+	}
 	for _, o := range []evalOutput{fromCkpt, fromArt} {
 		// The run's own data and settings, with no flags: seq-len 64, the
 		// whole validation split (the run's 8*64 cap is for its periodic
