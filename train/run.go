@@ -80,18 +80,18 @@ type Result struct {
 	// ValTokens is the validation split's size in targets (the final
 	// evaluation's); PeriodicValTokens what each periodic evaluation
 	// scored (Settings.ValTokens caps it).
-	ValTokens         int          `json:"val_tokens"`
-	PeriodicValTokens int          `json:"periodic_val_tokens"`
+	ValTokens         int `json:"val_tokens"`
+	PeriodicValTokens int `json:"periodic_val_tokens"`
 	// DataReads lists when the run read training data, in milliseconds of
 	// timed training (golf audit checks that nothing read it after the
 	// budget ended: GPTQ calibration must fit inside it).
 	DataReads []DataRead `json:"data_reads"`
 	// EMA says the final evaluation and checkpoint are the weights' EMA.
-	EMA bool `json:"ema,omitempty"`
-	Checkpoint        string       `json:"checkpoint"`
-	Settings          Settings     `json:"settings"`
-	Model             model.Config `json:"model"`
-	History           History      `json:"history"`
+	EMA        bool         `json:"ema,omitempty"`
+	Checkpoint string       `json:"checkpoint"`
+	Settings   Settings     `json:"settings"`
+	Model      model.Config `json:"model"`
+	History    History      `json:"history"`
 }
 
 // Run trains a model as the reference does and evaluates it:
@@ -218,14 +218,14 @@ type runner struct {
 	// ckptStep is the step of the checkpoint on disk (-1: none yet).
 	ckptStep int
 
-	step      int
-	qatOn     bool // fake quantization switched on (Settings.QATStart reached)
+	step  int
+	qatOn bool // fake quantization switched on (Settings.QATStart reached)
 	// seqLen is the training sequence length in use (Settings.SeqSchedule)
 	// and seqChangeStep the step it last changed at (-1: never).
 	seqLen, seqChangeStep int
 	// raw holds the training weights once the EMA replaced them for the
 	// final evaluation (the final checkpoint keeps both).
-	raw model.Weights
+	raw       model.Weights
 	trainTime time.Duration
 	lastEval  EvalResult
 	tokens    int64
