@@ -257,6 +257,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err := r.s.ValidateRun(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	// One sequence length: the run's (the model config records it).
+	r.cfg.SeqLen = r.s.SeqLen
 	if err := r.resolveData(ctx, ck); err != nil {
 		return nil, err
 	}
