@@ -297,4 +297,5 @@ func (s *Settings) recordTechniques() {
 	s.Warmdown, s.WarmdownFrac, s.MinLR = 0, 0.85, 0.1
 	s.EMADecay = 0.9965
 	s.LoopStartFrac = 0.35
+	s.DocumentPacking = true
 }
