@@ -13,7 +13,7 @@ func FuzzReadArtifact(f *testing.F) {
 	q := smallQuantized(f)
 	for _, c := range []string{"store", "cm", "fse", "zstd-best"} {
 		for _, l := range []Layout{LayoutRows, LayoutCols, LayoutPacked} {
-			data, _, err := Pack(context.Background(), []byte(testConfig), q, PackOptions{Codec: c, Layout: l})
+			data, _, err := Pack(context.Background(), Meta{}, q, PackOptions{Codec: c, Layout: l})
 			if err != nil {
 				f.Fatal(err)
 			}
@@ -41,7 +41,7 @@ func FuzzReadArtifact(f *testing.F) {
 				t.Fatalf("tensor %d: %v", i, err)
 			}
 		}
-		again, _, err := Pack(context.Background(), a.Config, a.Quantized, PackOptions{Codec: "store"})
+		again, _, err := Pack(context.Background(), a.Meta, a.Quantized, PackOptions{Codec: "store"})
 		if err != nil {
 			t.Fatalf("accepted artifact does not re-pack: %v", err)
 		}

@@ -46,25 +46,46 @@ func (CM) Compress(src []byte, h Hint) ([]byte, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
+	segs, ok := h.segments(len(src))
+	if !ok {
+		return nil, fmt.Errorf("cm: hint segments do not add up to the %d-byte stream", len(src))
+	}
 	if len(src) == 0 {
 		return []byte{}, nil
 	}
-	if h.Bits > 0 {
-		lo, hi := -(1 << (h.Bits - 1)), 1<<(h.Bits-1)-1
-		for i, v := range src {
-			if s := int(int8(v)); s < lo || s > hi {
-				return nil, &SymbolRangeError{Codec: "cm", Index: i, Value: s, Bits: h.Bits}
+	off := 0
+	for _, sg := range segs {
+		if sg.Bits > 0 {
+			lo, hi := -(1 << (sg.Bits - 1)), 1<<(sg.Bits-1)-1
+			for i, v := range src[off : off+sg.Len] {
+				if s := int(int8(v)); s < lo || s > hi {
+					return nil, &SymbolRangeError{Codec: "cm", Index: off + i, Value: s, Bits: sg.Bits}
+				}
 			}
 		}
+		off += sg.Len
 	}
 	enc := newArithEncoder(len(src)/2 + 16)
-	if h.Bits > 0 {
-		codeSymbols(enc, src, h, false)
-	} else {
-		codeBytes(enc, src, h, false)
-	}
+	codeSegments(enc, src, segs, false)
 	writeEndMarker(enc)
 	return enc.finish(), nil
+}
+
+// codeSegments codes (or decodes into) data segment by segment.
+func codeSegments[C bitCoder](c C, data []byte, segs []Segment, decoding bool) {
+	off := 0
+	for _, sg := range segs {
+		part := data[off : off+sg.Len]
+		off += sg.Len
+		if len(part) == 0 {
+			continue
+		}
+		if sg.Bits > 0 {
+			codeSymbols(c, part, Hint{Bits: sg.Bits, RowLen: sg.RowLen}, decoding)
+		} else {
+			codeBytes(c, part, Hint{RowLen: sg.RowLen}, decoding)
+		}
+	}
 }
 
 // Decompress decodes rawLen bytes. It reads every byte of src and no more; a
@@ -78,6 +99,10 @@ func (CM) Decompress(src []byte, rawLen int, h Hint) ([]byte, error) {
 	if rawLen < 0 {
 		return nil, corrupt("cm", "negative raw length %d", rawLen)
 	}
+	segs, ok := h.segments(rawLen)
+	if !ok {
+		return nil, fmt.Errorf("cm: hint segments do not add up to the %d-byte stream", rawLen)
+	}
 	if rawLen == 0 {
 		if len(src) != 0 {
 			return nil, corrupt("cm", "%d bytes for an empty stream", len(src))
@@ -89,11 +114,7 @@ func (CM) Decompress(src []byte, rawLen int, h Hint) ([]byte, error) {
 		return nil, corrupt("cm", "bad stream start")
 	}
 	out := make([]byte, rawLen)
-	if h.Bits > 0 {
-		codeSymbols(dec, out, h, true)
-	} else {
-		codeBytes(dec, out, h, true)
-	}
+	codeSegments(dec, out, segs, true)
 	if !readEndMarker(dec) {
 		return nil, corrupt("cm", "end marker missing: wrong length or corrupt stream")
 	}

@@ -1,4 +1,7 @@
-package quant
+// Package synthetic draws deterministic weights shaped like a model
+// preset's, for benchmarks and tests that need no trained checkpoint. It is
+// tooling: golf's counted code does not include it.
+package synthetic
 
 import (
 	"fmt"
@@ -8,7 +11,7 @@ import (
 	"github.com/paramgolf/golf/model"
 )
 
-// SyntheticWeights returns deterministic weights with the parameters of a
+// Weights returns deterministic weights with the parameters of a
 // model preset (model.Preset(preset).Params(): names, shapes, classes),
 // drawn to look like trained ones where it matters for compression:
 //
@@ -25,7 +28,7 @@ import (
 // No synthetic draw reproduces a trained model's entropy exactly; results on
 // synthetic weights say how schemes and codecs rank, not what a real
 // checkpoint will weigh.
-func SyntheticWeights(preset string, seed uint64) (model.Weights, error) {
+func Weights(preset string, seed uint64) (model.Weights, error) {
 	cfg, err := model.Preset(preset)
 	if err != nil {
 		return nil, fmt.Errorf("synthetic weights: %w", err)
@@ -44,7 +47,7 @@ func SyntheticWeights(preset string, seed uint64) (model.Weights, error) {
 				t.Data[j] += float32(0.05 * rng.NormFloat64())
 			}
 		case len(t.Shape) == 2:
-			fillMatrix(t.Data, t.Shape[0], t.Shape[1], rng)
+			FillMatrix(t.Data, t.Shape[0], t.Shape[1], rng)
 		default:
 			for j := range t.Data {
 				t.Data[j] = float32(0.02 * rng.NormFloat64())
@@ -54,7 +57,9 @@ func SyntheticWeights(preset string, seed uint64) (model.Weights, error) {
 	return w, nil
 }
 
-func fillMatrix(data []float32, rows, cols int, rng *rand.Rand) {
+// FillMatrix fills a row-major rows x cols matrix with the 2-D draw that
+// Weights documents (row and column gains, Gaussian and Student-t rows).
+func FillMatrix(data []float32, rows, cols int, rng *rand.Rand) {
 	const sigma, rowSpread, colSpread, nu = 0.4, 0.25, 0.2, 5
 	colGain := make([]float64, cols)
 	for c := range colGain {
