@@ -11,6 +11,8 @@ import (
 
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/bench"
+	"github.com/paramgolf/golf/quant/synthetic"
 	"github.com/paramgolf/golf/train"
 )
 
@@ -25,7 +27,7 @@ func TestPackSyntheticTiny(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "tiny.golf")
 	js := filepath.Join(dir, "pack.json")
-	code, stdout, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int6-sd", "--codec", "fse", "--out", out, "--json", js)
+	code, stdout, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int6-sd", "--codec", "fse", "--out", out, "--json-out", js)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -95,17 +97,17 @@ func TestBenchCompressSynthetic(t *testing.T) {
 	dir := t.TempDir()
 	png, js := filepath.Join(dir, "b.png"), filepath.Join(dir, "b.json")
 	code, stdout, stderr := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--schemes", "int8-ref,int6-sd",
-		"--codecs", "zstd-best,cm", "--layouts", "rows,packed", "--png", png, "--json", js)
+		"--codecs", "zstd-best,cm", "--externals=false", "--packings", "rows,packed", "--png", png, "--json-out", js)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stdout, "synthetic weights") || strings.Count(stdout, "int6-sd") != 4 {
+	if !strings.Contains(stdout, "synthetic weights") || strings.Count(stdout, "int6-sd") != 1 {
 		t.Fatalf("table:\n%s", stdout)
 	}
-	var res quant.BenchResult
+	var res bench.Result
 	b, _ := os.ReadFile(js)
-	if err := json.Unmarshal(b, &res); err != nil || len(res.Rows) != 8 {
-		t.Fatalf("JSON: %v, %d rows", err, len(res.Rows))
+	if err := json.Unmarshal(b, &res); err != nil || len(res.Rows) != 8 || res.Budget != quant.Budget || res.Code.Bytes < 10_000 {
+		t.Fatalf("JSON: %v, %d rows, budget %d, code %+v", err, len(res.Rows), res.Budget, res.Code)
 	}
 	if b, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 		t.Fatalf("PNG: %v", err)
@@ -120,7 +122,7 @@ func TestBenchCompressSynthetic(t *testing.T) {
 
 // GPTQ schemes take their Hessians from a tensor file.
 func TestPackGPTQWithHessianFile(t *testing.T) {
-	w, err := quant.SyntheticWeights("tiny", 1)
+	w, err := synthetic.Weights("tiny", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
