@@ -101,7 +101,9 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		if *dataDir != "" {
 			return fmt.Errorf("%w: --data needs --checkpoint (synthetic weights have no val_bpb)", errUsage)
 		}
-		if cfg.Options.Hessians, err = hess.load(ctx, log, needGPTQ, nil, "", *backendSpec); err != nil {
+		// Synthetic weights get synthetic Hessians, so GPTQ schemes run too.
+		needGPTQ = needGPTQ || len(cfg.Schemes) == 0
+		if cfg.Options.Hessians, err = src.hessians(ctx, &cliEnv{stderr: log}, hess, "", *backendSpec, needGPTQ); err != nil {
 			return err
 		}
 	} else {

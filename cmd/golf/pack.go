@@ -29,6 +29,9 @@ type packSource struct {
 	weights model.Weights
 	meta    quant.Meta
 	run     *evalSource // the checkpoint's model, settings and data; nil for synthetic weights
+	// syntheticHessians, for synthetic weights, gives GPTQ made-up
+	// Hessians when no --hessians file is given.
+	syntheticHessians func() (map[string]*quant.Hessian, error)
 }
 
 // syntheticSource builds a packSource of synthetic weights; it is set by
@@ -65,6 +68,10 @@ func artifactMeta(cfg model.Config, s train.Settings, source string) quant.Meta 
 // hessians returns GPTQ's Hessians for this source (see hessianFlags.load);
 // calibration reads the run's training shards, or dataDir.
 func (p *packSource) hessians(ctx context.Context, env *cliEnv, h hessianFlags, dataDir, backendSpec string, need bool) (map[string]*quant.Hessian, error) {
+	if p.run == nil && need && *h.path == "" && p.syntheticHessians != nil {
+		fmt.Fprintln(env.stderr, "calibration: synthetic weights, synthetic GPTQ Hessians")
+		return p.syntheticHessians()
+	}
 	if p.run == nil || !need || *h.path != "" {
 		return h.load(ctx, env.stderr, need, p.run, "", backendSpec)
 	}

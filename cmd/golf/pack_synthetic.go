@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/quant/synthetic"
 	"github.com/paramgolf/golf/train"
 )
@@ -24,6 +25,9 @@ func init() {
 		if _, ps, err := train.PresetSettings(preset); err == nil {
 			s = ps
 		}
-		return &packSource{name: "synthetic " + preset, weights: w, meta: artifactMeta(cfg, s, "synthetic "+preset)}, nil
+		return &packSource{name: "synthetic " + preset, weights: w, meta: artifactMeta(cfg, s, "synthetic "+preset),
+			syntheticHessians: func() (map[string]*quant.Hessian, error) {
+				return quant.HessiansFromTensors(synthetic.Hessians(w, 1))
+			}}, nil
 	}
 }

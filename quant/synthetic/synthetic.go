@@ -83,3 +83,52 @@ func FillMatrix(data []float32, rows, cols int, rng *rand.Rand) {
 		}
 	}
 }
+
+// Hessians returns synthetic GPTQ input Hessians for every matrix of w that
+// GPTQ quantizes (classes attention, mlp, embedding and head; 2-D), as
+// tensors named after their matrices (the form quant.HessiansFromTensors
+// reads): for a matrix with n inputs
+//
+//	H = D (I/2 + V Vᵀ/16) D,  D = diag(exp(0.5 g_i)),  V: n x 16 standard normal,
+//
+// correlated features of log-normal scales, positive definite. Like the
+// weights they are for benchmarks: a trained model's Hessians come from
+// calibration on its training data.
+func Hessians(w model.Weights, seed uint64) []model.Tensor {
+	const rank = 16
+	var out []model.Tensor
+	for i, t := range w {
+		if len(t.Shape) != 2 || !(t.Class.IsMatrix() || t.Class == model.Embedding || t.Class == model.Head) {
+			continue
+		}
+		n := t.Shape[1]
+		rng := rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(i)+1))
+		d := make([]float64, n)
+		for j := range d {
+			d[j] = math.Exp(0.5 * rng.NormFloat64())
+		}
+		v := make([]float64, n*rank)
+		for j := range v {
+			v[j] = rng.NormFloat64()
+		}
+		h := make([]float32, n*n)
+		for a := range n {
+			va := v[a*rank : (a+1)*rank]
+			for b := a; b < n; b++ {
+				vb := v[b*rank : (b+1)*rank]
+				var s float64
+				for k := range va {
+					s += va[k] * vb[k]
+				}
+				s /= rank
+				if a == b {
+					s += 0.5
+				}
+				x := float32(s * d[a] * d[b])
+				h[a*n+b], h[b*n+a] = x, x
+			}
+		}
+		out = append(out, model.Tensor{Name: t.Name, Shape: []int{n, n}, Data: h})
+	}
+	return out
+}
