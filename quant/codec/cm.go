@@ -227,10 +227,5 @@ func codeBytes[C bitCoder](c C, data []byte, h Hint, decoding bool) {
 	}
 }
 
-func newCounters(n int) []counter {
-	cs := make([]counter, n)
-	for i := range cs {
-		cs[i] = counterInit
-	}
-	return cs
-}
+// newCounters returns n counters at P = 1/2 (the zero value).
+func newCounters(n int) []counter { return make([]counter, n) }

@@ -12,7 +12,7 @@
 //	store       bytes as they are (the floor of what auto can pick)
 //	zlib-9      DEFLATE in a zlib wrapper at level 9: the challenge reference
 //	zstd-best   klauspost zstd at its best level, literal entropy coding forced on
-//	brotli-11   brotli at quality 11 with a 16 MiB window
+//	brotli-11   brotli at quality 11, window up to 16 MiB (the smallest covering the stream)
 //	xz          xz's LZMA2 coder as a raw stream (no container: the artifact has a checksum)
 //	fse         klauspost finite-state entropy: an order-0 coder, one table per stream
 //	huff0       klauspost Huffman, one table per 256 KiB block: order-0, whole bits
