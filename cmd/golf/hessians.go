@@ -83,14 +83,16 @@ func calibrate(ctx context.Context, log io.Writer, cfg model.Config, w model.Wei
 	}
 	defer loader.Close()
 	n = max(n/seqLen, 1) * seqLen
-	inputs, _, err := loader.Next(n, seqLen, 1)
-	if err != nil {
-		return nil, fmt.Errorf("calibration data %s: %w", dataDir, err)
-	}
 	backend, desc, err := compute.Open(backendSpec)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "calibration: GPTQ Hessians from %d training tokens of %s on %s\n", n, dataDir, desc)
-	return quant.CollectHessians(ctx, backend, cfg, w, inputs, seqLen, max(8192/seqLen, 1))
+	hs, rep, err := quant.Calibrate(ctx, backend, cfg, w, quant.LoaderSource{Loader: loader},
+		quant.CalibrateOptions{SeqLen: seqLen, BatchRows: max(8192/seqLen, 1), MaxTokens: n})
+	if err != nil {
+		return nil, fmt.Errorf("calibration data %s: %w", dataDir, err)
+	}
+	fmt.Fprintf(log, "calibration: %d tokens in %d batches, %.1fs\n", rep.Tokens, rep.Batches, rep.Seconds)
+	return hs, nil
 }
