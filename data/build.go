@@ -90,6 +90,14 @@ type BuildOptions struct {
 	// TokenizerSHA256 is recorded in the manifest when the Encoder cannot
 	// say it (hex digest of the tokenizer's model file).
 	TokenizerSHA256 string
+	// CaseOps applies the CaseOps transform (tokenizer.CaseOpsEncode) to
+	// every document before encoding it, and writes the validation split's
+	// byte sidecar beside its shards (see SidecarName): the original bytes
+	// of every token, which val_bpb then divides by. The Encoder must be a
+	// CaseOpsEncoder with the operators (a model trained with `golf
+	// tokenizer train --caseops`). The validation TargetBytes come from the
+	// sidecar; the training split's are not counted (0).
+	CaseOps bool
 }
 
 // Manifest describes a build; Build writes it as manifest.json.
@@ -116,6 +124,9 @@ type TokenizerInfo struct {
 	VocabSize int    `json:"vocab_size"`
 	BOS       int    `json:"bos"`
 	SHA256    string `json:"sha256,omitempty"` // of the model file, when known
+	// Transform names the text transform applied before encoding
+	// ("lossless_caps_caseops_v1" for CaseOps), as the record's manifests.
+	Transform string `json:"text_transform,omitempty"`
 }
 
 // InputInfo describes one input of a build.
@@ -138,6 +149,9 @@ type SplitInfo struct {
 	// Zero when the Encoder has no byte table.
 	TargetBytes int64       `json:"target_bytes"`
 	Shards      []ShardInfo `json:"shards"`
+	// ByteShards are the byte sidecar files, one per shard (CaseOps
+	// validation only).
+	ByteShards []ShardInfo `json:"byte_shards,omitempty"`
 }
 
 // ShardInfo describes one shard file of a build.
@@ -171,7 +185,9 @@ type docBatch struct {
 	input    []int   // index in Inputs of each document
 	line     []int64 // line each document starts on (0: whole input)
 	rawBytes int64   // input bytes consumed since the previous batch
+	first    int64   // index in the build of the batch's first document
 	ids      [][]int
+	counts   [][]int // CaseOps validation documents: original bytes per token
 	err      error
 	done     chan struct{} // closed when ids/err are set
 }
@@ -248,6 +264,11 @@ func checkBuildOptions(opt *BuildOptions) error {
 	if b := opt.Encoder.BOS(); b < 0 || b >= opt.Encoder.VocabSize() {
 		return fmt.Errorf("data: build: tokenizer %s has no BOS id (got %d)", opt.Encoder.Name(), b)
 	}
+	if opt.CaseOps {
+		if c, ok := opt.Encoder.(CaseOpsEncoder); !ok || !c.HasCaseOps() {
+			return fmt.Errorf("data: build: tokenizer %s has no CaseOps operators (U+E001..U+E004 as user-defined symbols); train one with `golf tokenizer train --caseops`", opt.Encoder.Name())
+		}
+	}
 	for i, in := range opt.Inputs {
 		if in.Name == "" && in.R == nil {
 			return fmt.Errorf("data: build: input %d has neither a name nor a reader", i)
@@ -291,6 +312,10 @@ func earlierBuild(dir string) []string {
 			old = append(old, filepath.Base(f))
 		}
 	}
+	sides, _ := ValidationByteFiles(dir)
+	for _, f := range sides {
+		old = append(old, filepath.Base(f))
+	}
 	return old
 }
 
@@ -332,6 +357,10 @@ func build(ctx context.Context, opt BuildOptions, tmp string) (*Manifest, error)
 	splits := [2]*splitWriter{
 		{split: Val, dir: tmp, shardTokens: int64(opt.ShardTokens), bytes: bt, prev: -1},
 		{split: Train, dir: tmp, shardTokens: int64(opt.ShardTokens), bytes: bt, prev: -1},
+	}
+	if opt.CaseOps {
+		m.Tokenizer.Transform = tokenizer.CaseOpsTransformName
+		splits[0].sidecar, splits[0].bytes, splits[1].bytes = true, nil, nil
 	}
 	defer func() {
 		for _, s := range splits {
@@ -378,7 +407,11 @@ func build(ctx context.Context, opt BuildOptions, tmp string) (*Manifest, error)
 			in := &m.Inputs[b.input[i]]
 			in.Docs++
 			in.TextBytes += int64(len(b.texts[i]))
-			if err := s.writeDoc(toks, int64(len(b.texts[i]))); err != nil {
+			var counts []int
+			if b.counts != nil {
+				counts = b.counts[i]
+			}
+			if err := s.writeDoc(toks, counts, int64(len(b.texts[i])), docPlace(opt.Inputs[b.input[i]], b.line[i], docs)); err != nil {
 				return nil, fmt.Errorf("data: build: %w", err)
 			}
 			docs++
@@ -462,6 +495,12 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 					return
 				}
 			}
+			if opt.CaseOps {
+				b.err = caseOpsEncode(b, opt.Encoder.(CaseOpsEncoder), int64(opt.ValDocs), func(texts []string) ([][]int, error) {
+					return opt.Encoder.EncodeAll(ctx, texts)
+				})
+				return
+			}
 			b.ids, b.err = opt.Encoder.EncodeAll(ctx, b.texts)
 			if b.err == nil && len(b.ids) != len(b.texts) {
 				b.err = fmt.Errorf("tokenizer %s returned %d encodings for %d documents", opt.Encoder.Name(), len(b.ids), len(b.texts))
@@ -471,6 +510,7 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 	}
 	b := &docBatch{}
 	var batchText int
+	var queued int64 // documents in the batches before b
 	for i, in := range opt.Inputs {
 		counter, dr, info, closeFn, err := openInput(in, opt)
 		if err != nil {
@@ -502,11 +542,12 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 			if batchText >= opt.BatchBytes {
 				b.rawBytes = counter.n - counted
 				counted = counter.n
+				queued += int64(len(b.texts))
 				if !emit(b) {
 					closeFn()
 					return
 				}
-				b, batchText = &docBatch{}, 0
+				b, batchText = &docBatch{first: queued}, 0
 			}
 		}
 		closeFn()
@@ -572,18 +613,39 @@ type splitWriter struct {
 	split       Split
 	dir         string
 	shardTokens int64
-	bytes       *tokenizer.ByteTable // nil: no target bytes
+	bytes       *tokenizer.ByteTable // nil: no target bytes (unless sidecar)
 	prev        int                  // last token of the stream so far (-1: none)
+	sidecar     bool                 // write the byte sidecar; target bytes come from it
 
-	cur  *ShardWriter
-	info SplitInfo
+	cur      *ShardWriter
+	curBytes *ShardWriter // the current shard's sidecar
+	vals     []uint16
+	info     SplitInfo
 }
 
-// writeDoc appends one document's tokens (BOS first) to the stream.
-func (s *splitWriter) writeDoc(toks []uint16, textBytes int64) error {
+// writeDoc appends one document's tokens (BOS first) to the stream, and
+// with a sidecar the original bytes of each (counts, without BOS's).
+func (s *splitWriter) writeDoc(toks []uint16, counts []int, textBytes int64, place string) error {
 	s.info.Docs++
 	s.info.TextBytes += textBytes
 	s.info.Tokens += int64(len(toks))
+	var vals []uint16
+	if s.sidecar {
+		if len(counts) != len(toks)-1 {
+			return fmt.Errorf("%s: %d byte counts for %d tokens", place, len(counts), len(toks)-1)
+		}
+		var err error
+		if s.vals, err = sidecarValues(s.vals, counts, place); err != nil {
+			return err
+		}
+		vals = s.vals
+		for i, v := range vals {
+			if s.prev >= 0 || i > 0 {
+				s.info.TargetBytes += int64(v)
+			}
+		}
+		s.prev = int(toks[len(toks)-1])
+	}
 	if s.bytes != nil {
 		for _, t := range toks {
 			if s.prev >= 0 {
@@ -601,10 +663,23 @@ func (s *splitWriter) writeDoc(toks []uint16, textBytes int64) error {
 			}
 			s.cur = w
 			s.info.Shards = append(s.info.Shards, ShardInfo{File: filepath.Base(w.Path())})
+			if s.sidecar {
+				if s.curBytes, err = CreateShard(filepath.Join(s.dir, SidecarName(len(s.info.Shards)-1))); err != nil {
+					return err
+				}
+				s.info.ByteShards = append(s.info.ByteShards, ShardInfo{File: filepath.Base(s.curBytes.Path())})
+			}
 		}
 		n := min(int64(len(toks)), s.shardTokens-s.cur.Len())
 		if err := s.cur.Write(toks[:n]); err != nil {
 			return err
+		}
+		if s.sidecar {
+			if err := s.curBytes.Write(vals[:n]); err != nil {
+				return err
+			}
+			s.info.ByteShards[len(s.info.ByteShards)-1].Tokens += n
+			vals = vals[n:]
 		}
 		sh := &s.info.Shards[len(s.info.Shards)-1]
 		sh.Tokens += n
@@ -625,9 +700,12 @@ func (s *splitWriter) writeDoc(toks []uint16, textBytes int64) error {
 // closeShard publishes the current shard (in the temporary directory) and
 // records its digest.
 func (s *splitWriter) closeShard() error {
-	w := s.cur
-	s.cur = nil
+	w, wb := s.cur, s.curBytes
+	s.cur, s.curBytes = nil, nil
 	if err := w.Close(); err != nil {
+		if wb != nil {
+			wb.Abort()
+		}
 		return err
 	}
 	sum, err := fileSHA256(w.Path())
@@ -635,6 +713,15 @@ func (s *splitWriter) closeShard() error {
 		return err
 	}
 	s.info.Shards[len(s.info.Shards)-1].SHA256 = sum
+	if wb != nil {
+		if err := wb.Close(); err != nil {
+			return err
+		}
+		if sum, err = fileSHA256(wb.Path()); err != nil {
+			return err
+		}
+		s.info.ByteShards[len(s.info.ByteShards)-1].SHA256 = sum
+	}
 	return nil
 }
 
@@ -649,6 +736,10 @@ func (s *splitWriter) abort() {
 	if s.cur != nil {
 		s.cur.Abort()
 		s.cur = nil
+	}
+	if s.curBytes != nil {
+		s.curBytes.Abort()
+		s.curBytes = nil
 	}
 }
 
@@ -686,7 +777,7 @@ func publish(opt BuildOptions, tmp string, m *Manifest) error {
 	}
 	var names []string
 	for _, sp := range []*SplitInfo{&m.Val, &m.Train} {
-		for _, sh := range sp.Shards {
+		for _, sh := range slices.Concat(sp.Shards, sp.ByteShards) {
 			names = append(names, sh.File)
 		}
 	}

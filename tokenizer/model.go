@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"fmt"
@@ -123,6 +124,7 @@ type NormalizerSpec struct {
 type Model struct {
 	name   string
 	sha256 string // hex digest of the .model bytes
+	raw    []byte // the .model bytes
 	pieces []string
 	scores []float32
 	types  []PieceType
@@ -189,6 +191,7 @@ func Parse(name string, data []byte) (*Model, error) {
 		return nil, fmt.Errorf("tokenizer: %s: %w", name, err)
 	}
 	m.sha256 = fmt.Sprintf("%x", sha256.Sum256(data))
+	m.raw = bytes.Clone(data)
 	return m, nil
 }
 

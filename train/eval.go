@@ -37,6 +37,12 @@ type EvalOptions struct {
 	BatchRows int
 	// Progress, when set, receives periodic progress lines.
 	Progress io.Writer
+	// TargetBytes, when set, holds the bytes of every token of the
+	// validation stream: the byte sidecar of CaseOps data
+	// (data.LoadValidationBytes). The target at stream position p then
+	// counts TargetBytes[p] bytes instead of what the ByteCounter says, as
+	// the record's evaluation does. It must cover the whole stream.
+	TargetBytes []uint16
 }
 
 // EvalResult is the outcome of one evaluation.
@@ -132,10 +138,13 @@ func evalRows(opts EvalOptions, n int) (int, error) {
 // losses come back to the host and are summed there in float64: the pure-Go
 // backend's float32 reductions lose percent-level accuracy over millions of
 // values.
-func (e *evaluator) run(ctx context.Context, tokens []uint16, bytes ByteCounter, stride int, w io.Writer) (EvalResult, error) {
+func (e *evaluator) run(ctx context.Context, tokens []uint16, bytes ByteCounter, sidecar []uint16, stride int, w io.Writer) (EvalResult, error) {
 	start := time.Now()
 	if len(tokens) < 2 {
 		return EvalResult{}, fmt.Errorf("eval: need at least 2 validation tokens, got %d", len(tokens))
+	}
+	if sidecar != nil && len(sidecar) < len(tokens) {
+		return EvalResult{}, fmt.Errorf("eval: the byte sidecar has %d values for %d validation tokens", len(sidecar), len(tokens))
 	}
 	ws, err := planWindows(len(tokens)-1, e.seq, stride)
 	if err != nil {
@@ -179,7 +188,11 @@ func (e *evaluator) run(ctx context.Context, tokens []uint16, bytes ByteCounter,
 					return EvalResult{}, fmt.Errorf("eval: non-finite loss %v at validation token %d", l, win.start+i+1)
 				}
 				lossSum += l
-				res.Bytes += int64(bytes.TokenBytes(int(tokens[win.start+i]), int(tokens[win.start+i+1])))
+				if sidecar != nil {
+					res.Bytes += int64(sidecar[win.start+i+1])
+				} else {
+					res.Bytes += int64(bytes.TokenBytes(int(tokens[win.start+i]), int(tokens[win.start+i+1])))
+				}
 			}
 			res.Tokens += int64(e.seq - win.from)
 		}

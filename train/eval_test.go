@@ -128,7 +128,7 @@ func TestEvaluatorSumsExactly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := ev.run(context.Background(), tokens, byteRule{}, stride, nil)
+			res, err := ev.run(context.Background(), tokens, byteRule{}, nil, stride, nil)
 			ev.exec.Finalize()
 			if err != nil {
 				t.Fatal(err)
@@ -151,6 +151,39 @@ func TestEvaluatorSumsExactly(t *testing.T) {
 				t.Fatalf("stride %d rows %d: loss %v bpb %v, want %v %v", stride, rows, res.ValLoss, res.ValBPB, wantLoss, lossSum/math.Ln2/float64(nBytes))
 			}
 		}
+	}
+}
+
+// TestEvaluatorSidecarBytes checks that a byte sidecar replaces the byte
+// rule position by position: the target at stream position p counts
+// sidecar[p], every target once, whatever the stride.
+func TestEvaluatorSidecarBytes(t *testing.T) {
+	tokens := toyStream(1+4*10+3, 16, 21)
+	const seq = 10
+	sidecar := make([]uint16, len(tokens))
+	var want int64
+	for p := range sidecar {
+		sidecar[p] = uint16(p*7%5 + p%3)
+		if p > 0 {
+			want += int64(sidecar[p])
+		}
+	}
+	for _, stride := range []int{10, 3} {
+		ev, err := newEvaluator(goBackend(t), mlctx.New(), fakeLoss, 4, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := ev.run(context.Background(), tokens, byteRule{}, sidecar, stride, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Bytes != want {
+			t.Errorf("stride %d: %d bytes, the sidecar's targets hold %d", stride, res.Bytes, want)
+		}
+		if _, err := ev.run(context.Background(), tokens, byteRule{}, sidecar[:len(tokens)-1], stride, nil); err == nil {
+			t.Errorf("stride %d: a short sidecar was accepted", stride)
+		}
+		ev.exec.Finalize()
 	}
 }
 

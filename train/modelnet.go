@@ -54,7 +54,7 @@ func Evaluate(ctx context.Context, backend backends.Backend, cfg model.Config, w
 		return EvalResult{}, err
 	}
 	defer ev.exec.Finalize()
-	return ev.run(ctx, valTokens, byteTable, opts.Stride, opts.Progress)
+	return ev.run(ctx, valTokens, byteTable, opts.TargetBytes, opts.Stride, opts.Progress)
 }
 
 // modelLossFn is the model's per-token loss graph for cfg.

@@ -129,6 +129,7 @@ type runner struct {
 	tr               *Trainer
 	loader           *data.Loader
 	val              []uint16
+	valBytes         []uint16 // the byte sidecar of val, when the data has one
 	bytes            ByteCounter
 	accum            int
 	micro            int
@@ -259,6 +260,11 @@ func (r *runner) setup(ctx context.Context) error {
 		n := max(cap/r.s.SeqLen, 1) * r.s.SeqLen
 		r.val = r.val[:n+1]
 	}
+	if data.HasValidationBytes(dir) {
+		if r.valBytes, err = data.LoadValidationBytes(dir, len(r.val)); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
 	if r.loader, err = data.NewLoader(trainFiles, 0, 1); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -278,6 +284,9 @@ func (r *runner) setup(ctx context.Context) error {
 	r.logf("backend:%s", r.desc)
 	r.logf("preset:%s model_params:%d vocab:%d", r.s.Preset, r.cfg.NumParams(), r.cfg.VocabSize)
 	r.logf("data:%s train_shards:%d val_tokens:%d", dir, len(trainFiles), len(r.val)-1)
+	if r.valBytes != nil {
+		r.logf("val_bpb:byte_sidecar:enabled")
+	}
 	r.logf("world_size:1 grad_accum_steps:%d micro_batch_tokens:%d", r.accum, r.micro)
 	op := r.s.Optimizer
 	r.logf("embed_lr:%g matrix_lr:%g scalar_lr:%g muon_momentum:%g muon_dtype:%s grad_clip_norm:%g",
@@ -471,7 +480,7 @@ func (r *runner) validate(ctx context.Context) error {
 		return nil
 	}
 	rows := max(r.s.EvalBatchTokens/r.s.SeqLen, 1)
-	res, err := r.tr.Evaluate(ctx, r.val, r.bytes, EvalOptions{SeqLen: r.s.SeqLen, Stride: r.s.EvalStride, BatchRows: rows, Progress: r.opts.Progress})
+	res, err := r.tr.Evaluate(ctx, r.val, r.bytes, EvalOptions{SeqLen: r.s.SeqLen, Stride: r.s.EvalStride, BatchRows: rows, Progress: r.opts.Progress, TargetBytes: r.valBytes})
 	if err != nil {
 		return fmt.Errorf("train: step %d: %w", r.step, err)
 	}

@@ -259,3 +259,36 @@ func TestRunQATSwitchesOnLate(t *testing.T) {
 		t.Errorf("9-bit QAT: %v", err)
 	}
 }
+
+// A data directory with a byte sidecar is evaluated over the sidecar's
+// bytes, and the log says so.
+func TestRunUsesByteSidecar(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains the small model")
+	}
+	dir := writeShards(t, 1024)
+	side := make([]uint16, 4097)
+	for i := range side {
+		side[i] = uint16(1 + i%4) // 2.5 bytes per token on average, unlike the byte table
+	}
+	if err := data.WriteShard(filepath.Join(dir, data.SidecarName(0)), side); err != nil {
+		t.Fatal(err)
+	}
+	opts := smallRun(t, dir)
+	opts.Iterations, opts.Warmdown, opts.ValEvery = 2, 1, 0
+	res, err := Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for p := 1; p <= int(res.Final.Tokens); p++ {
+		want += int64(side[p])
+	}
+	if res.Final.Bytes != want {
+		t.Errorf("final eval over %d bytes, the sidecar's targets hold %d", res.Final.Bytes, want)
+	}
+	log, _ := os.ReadFile(filepath.Join(opts.OutDir, "train.log"))
+	if !strings.Contains(string(log), "val_bpb:byte_sidecar:enabled") {
+		t.Errorf("train.log does not say the sidecar is used:\n%s", log)
+	}
+}

@@ -426,7 +426,7 @@ func (t *Trainer) Evaluate(ctx context.Context, valTokens []uint16, bytes ByteCo
 		}
 		t.evals[key] = ev
 	}
-	return ev.run(ctx, valTokens, bytes, opts.Stride, opts.Progress)
+	return ev.run(ctx, valTokens, bytes, opts.TargetBytes, opts.Stride, opts.Progress)
 }
 
 // SetQAT switches the fake quantization of a model built with

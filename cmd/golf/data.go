@@ -53,6 +53,7 @@ func runDataBuild(ctx context.Context, env *cliEnv, args []string) error {
 	workers := fs.Int("workers", 0, "document batches encoded at once (default: GOMAXPROCS)")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON instead of a table")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	caseops := fs.Bool("caseops", false, "apply the CaseOps transform before encoding and write the validation byte sidecar (fineweb_val_bytes_*.bin); needs a CaseOps --model")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -72,7 +73,7 @@ func runDataBuild(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	opt := data.BuildOptions{
 		Dir: *out, Encoder: m, ValDocs: *valDocs, ShardTokens: *shardTokens,
-		BlankLineDocs: *blankLineDocs, Overwrite: *force, Workers: *workers,
+		BlankLineDocs: *blankLineDocs, Overwrite: *force, Workers: *workers, CaseOps: *caseops,
 	}
 	if *jsonl {
 		opt.Format = data.FormatJSONL
@@ -118,6 +119,12 @@ func runDataBuild(ctx context.Context, env *cliEnv, args []string) error {
 	return printManifest(env.stdout, *out, man)
 }
 
+// fileExists reports whether path names an existing regular file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
 // fileDigest returns the hex SHA-256 of a file.
 func fileDigest(path string) (string, error) {
 	f, err := os.Open(path)
@@ -161,7 +168,9 @@ type inspectReport struct {
 func runDataInspect(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "data inspect", "SHARD|DIR...\n\n"+
 		"A DIR stands for its fineweb_val_* then fineweb_train_* shards. bytes counts each\n"+
-		"shard's target tokens (all but its first) by the val_bpb byte rule.\n")
+		"shard's target tokens (all but its first) by the val_bpb byte rule: from the shard's\n"+
+		"byte sidecar (fineweb_val_bytes_*.bin, CaseOps data) when it has one, else from the\n"+
+		"tokenizer's byte table.\n")
 	modelPath := fs.String("model", "", "SentencePiece BPE .model file (default: the embedded sp1024)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	if err := parseFlags(fs, args); err != nil {
@@ -196,18 +205,34 @@ func runDataInspect(ctx context.Context, env *cliEnv, args []string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		st, err := data.InspectShard(f, m)
+		var st data.ShardStats
+		if side := data.SidecarFor(f); side != "" && fileExists(side) {
+			st, err = data.InspectShardBytes(f, side, m)
+		} else {
+			st, err = data.InspectShard(f, m)
+		}
 		if err != nil {
 			return err
 		}
 		rep.Shards = append(rep.Shards, st)
 		rep.Total.Add(st)
 	}
+	sources := map[string]bool{}
+	for _, st := range rep.Shards {
+		sources[st.ByteSource] = true
+	}
+	rep.Total.ByteSource = "table"
+	if sources["sidecar"] {
+		rep.Total.ByteSource = "sidecar"
+		if sources["table"] {
+			rep.Total.ByteSource = "mixed"
+		}
+	}
 	if *asJSON {
 		return report.WriteJSON(env.stdout, rep)
 	}
 	t := report.NewTable(fmt.Sprintf("data inspect (tokenizer %s, vocabulary %d)", rep.Tokenizer, rep.VocabSize),
-		"shard", "tokens", "docs", "max id", "bytes", "bytes/token")
+		"shard", "tokens", "docs", "max id", "bytes", "bytes/token", "bytes from")
 	// bytes/token is per target: each shard's tokens but its first.
 	var targets int64
 	row := func(st data.ShardStats, targets int64) {
@@ -215,12 +240,18 @@ func runDataInspect(ctx context.Context, env *cliEnv, args []string) error {
 		if targets > 0 {
 			perToken = fmt.Sprintf("%.4f", float64(st.Bytes)/float64(targets))
 		}
-		t.Add(st.File, st.Tokens, st.Docs, st.MaxID, st.Bytes, perToken)
+		t.Add(st.File, st.Tokens, st.Docs, st.MaxID, st.Bytes, perToken, st.ByteSource)
 	}
 	for _, st := range rep.Shards {
 		row(st, max(st.Tokens-1, 0))
 		targets += max(st.Tokens-1, 0)
 	}
 	row(rep.Total, targets)
-	return t.Print(env.stdout)
+	if err := t.Print(env.stdout); err != nil {
+		return err
+	}
+	if sources["sidecar"] {
+		fmt.Fprintln(env.stdout, "bytes of shards with a byte sidecar (fineweb_val_bytes_*.bin) come from it: the original text's bytes (CaseOps)")
+	}
+	return nil
 }

@@ -125,6 +125,9 @@ type evalOutput struct {
 	Backend string `json:"backend"`
 	SeqLen  int    `json:"seq_len"`
 	Stride  int    `json:"eval_stride"`
+	// ByteSource is where the bytes come from: "byte table" or "byte
+	// sidecar" (CaseOps data).
+	ByteSource string `json:"byte_source"`
 	train.EvalResult
 }
 
@@ -192,6 +195,14 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	if limit > 0 && len(val)-1 > limit {
 		val = val[:max(limit/opts.SeqLen, 1)*opts.SeqLen+1]
 	}
+	byteSource := "byte table"
+	if data.HasValidationBytes(dir) {
+		if opts.TargetBytes, err = data.LoadValidationBytes(dir, len(val)); err != nil {
+			return err
+		}
+		byteSource = "byte sidecar"
+		fmt.Fprintln(env.stderr, "val_bpb:byte_sidecar:enabled")
+	}
 	backend, desc, err := compute.Open(*backendSpec)
 	if err != nil {
 		return err
@@ -206,7 +217,7 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if *asJSON {
 		return report.WriteJSON(env.stdout, evalOutput{Source: src.name, Data: dir, Backend: desc, SeqLen: opts.SeqLen,
-			Stride: max(opts.Stride, 0), EvalResult: res})
+			Stride: max(opts.Stride, 0), ByteSource: byteSource, EvalResult: res})
 	}
 	t := report.NewTable(fmt.Sprintf("golf eval: %s on %s", src.name, desc), "metric", "value")
 	t.Add("val_loss", fmt.Sprintf("%.4f", res.ValLoss))
@@ -217,6 +228,7 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	t.Add("stride", max(opts.Stride, 0))
 	t.Add("windows", res.Windows)
 	t.Add("data", dir)
+	t.Add("bytes from", byteSource)
 	t.Add("eval_time", res.Duration.Round(1e6).String())
 	return t.Print(env.stdout)
 }
