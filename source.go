@@ -6,7 +6,8 @@
 // The counting rule is Counted: go.mod, go.sum and the non-test .go files
 // of the packages the golf command is built from, except tooling — the
 // packages and command files that benchmark, plot, synthesize weights,
-// tokenize text or build and inspect datasets (Tooling lists them), which
+// tokenize text, train tokenizers, download, build and inspect datasets or
+// list a model's parameters (Tooling lists them), which
 // a submission does not need to train, pack and evaluate. Third-party
 // modules are not counted, as the challenge does not count PyTorch; data
 // files the packages embed (the tokenizer models, the default corpus) are
@@ -46,10 +47,13 @@ var Tooling = []string{
 	"scripts/",                   // shell tooling
 	"quant/bench/",               // golf bench compress: codec and scheme comparison, plots
 	"quant/synthetic/",           // synthetic weights and Hessians
-	"cmd/golf/bench_*.go",        // golf bench tokenize|train|compress
-	"cmd/golf/data.go",           // golf data build|inspect
-	"cmd/golf/tokenize.go",       // golf tokenize
-	"cmd/golf/pack_synthetic.go", // golf pack --synthetic
+	"cmd/golf/bench_*.go",         // golf bench tokenize|train|compress|ablate
+	"cmd/golf/data.go",            // golf data build|inspect
+	"cmd/golf/download.go",        // golf data download
+	"cmd/golf/model.go",           // golf model (lists a config's parameters)
+	"cmd/golf/tokenize.go",        // golf tokenize
+	"cmd/golf/tokenizer_train.go", // golf tokenizer train
+	"cmd/golf/pack_synthetic.go",  // golf pack --synthetic
 }
 
 // Counted reports whether the module file at the slash-separated,
