@@ -42,11 +42,11 @@ func Source() fs.FS { return source }
 // directories (every file below them) and cmd/golf file patterns
 // (path.Match syntax).
 var Tooling = []string{
-	"benchmarks/",                // Go benchmarks
-	"examples/",                  // example programs
-	"scripts/",                   // shell tooling
-	"quant/bench/",               // golf bench compress: codec and scheme comparison, plots
-	"quant/synthetic/",           // synthetic weights and Hessians
+	"benchmarks/",                 // Go benchmarks
+	"examples/",                   // example programs
+	"scripts/",                    // shell tooling
+	"quant/bench/",                // golf bench compress: codec and scheme comparison, plots
+	"quant/synthetic/",            // synthetic weights and Hessians
 	"cmd/golf/bench_*.go",         // golf bench tokenize|train|compress|ablate
 	"cmd/golf/data.go",            // golf data build|inspect
 	"cmd/golf/download.go",        // golf data download
