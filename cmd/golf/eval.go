@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 
+	golf "github.com/paramgolf/golf"
 	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
 )
@@ -118,6 +120,11 @@ func evalDataDir(ctx context.Context, flagDir string, src *evalSource, tok *toke
 	return dir, train.EnsureDefaultData(ctx, dir, tok, nil)
 }
 
+// evalSettings are a run's evaluation settings as artifacts store them.
+func evalSettings(s train.Settings) quant.EvalSettings {
+	return golf.SettingsMeta(model.Config{}, s, "").Settings
+}
+
 // evalOutput is golf eval's JSON output.
 type evalOutput struct {
 	Source  string `json:"source"`
@@ -154,28 +161,9 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := train.EvalOptions{SeqLen: src.settings.SeqLen, Stride: src.settings.EvalStride}
-	if *seqLen > 0 {
-		opts.SeqLen = *seqLen
+	if *batchTokens < 0 || (*seqLen == 0 && src.settings.SeqLen <= 0) {
+		return fmt.Errorf("%w: need seq-len > 0 and batch-tokens >= 0 (seq-len %d, batch-tokens %d)", errUsage, *seqLen, *batchTokens)
 	}
-	if *stride >= 0 {
-		opts.Stride = *stride
-	}
-	limit := src.settings.ValTokens
-	if *valTokens >= 0 {
-		limit = *valTokens
-	}
-	if *batchTokens == 0 {
-		*batchTokens = src.settings.EvalBatchTokens
-		if *batchTokens == 0 {
-			*batchTokens = 65536
-		}
-	}
-	if opts.SeqLen <= 0 || opts.Stride > opts.SeqLen || *batchTokens <= 0 {
-		return fmt.Errorf("%w: need seq-len > 0, eval-stride <= seq-len and batch-tokens > 0 (seq-len %d, stride %d, batch-tokens %d)",
-			errUsage, opts.SeqLen, opts.Stride, *batchTokens)
-	}
-	opts.BatchRows = max(*batchTokens/opts.SeqLen, 1)
 	tok, err := evalTokenizer(*tokPath, src)
 	if err != nil {
 		return err
@@ -184,48 +172,35 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	valFiles, err := data.ValFiles(dir)
-	if err != nil {
-		return err
-	}
-	val, err := data.LoadValidation(valFiles, opts.SeqLen)
-	if err != nil {
-		return err
-	}
-	if limit > 0 && len(val)-1 > limit {
-		val = val[:max(limit/opts.SeqLen, 1)*opts.SeqLen+1]
-	}
-	byteSource := "byte table"
-	if data.HasValidationBytes(dir) {
-		if opts.TargetBytes, err = data.LoadValidationBytes(dir, len(val)); err != nil {
-			return err
-		}
-		byteSource = "byte sidecar"
-		fmt.Fprintln(env.stderr, "val_bpb:byte_sidecar:enabled")
-	}
 	backend, desc, err := compute.Open(*backendSpec)
 	if err != nil {
 		return err
 	}
 	defer backend.Finalize()
+	eo := golf.EvalOptions{DataDir: dir, Tokenizer: tok, Backend: backend, SeqLen: *seqLen, Stride: *stride,
+		ValTokens: *valTokens, BatchTokens: *batchTokens}
 	if !*asJSON {
-		opts.Progress = env.stderr
+		eo.Progress = env.stderr
 	}
-	res, err := train.Evaluate(ctx, backend, src.cfg, src.weights, val, tok.ByteTable(), opts)
+	ev, err := golf.Evaluate(ctx, src.cfg, src.weights, evalSettings(src.settings), eo)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.name, err)
 	}
+	if ev.ByteSource == "byte sidecar" {
+		fmt.Fprintln(env.stderr, "val_bpb:byte_sidecar:enabled")
+	}
+	res, byteSource := ev.EvalResult, ev.ByteSource
 	if *asJSON {
-		return report.WriteJSON(env.stdout, evalOutput{Source: src.name, Data: dir, Backend: desc, SeqLen: opts.SeqLen,
-			Stride: max(opts.Stride, 0), ByteSource: byteSource, EvalResult: res})
+		return report.WriteJSON(env.stdout, evalOutput{Source: src.name, Data: dir, Backend: desc, SeqLen: ev.SeqLen,
+			Stride: ev.Stride, ByteSource: byteSource, EvalResult: res})
 	}
 	t := report.NewTable(fmt.Sprintf("golf eval: %s on %s", src.name, desc), "metric", "value")
 	t.Add("val_loss", fmt.Sprintf("%.4f", res.ValLoss))
 	t.Add("val_bpb", fmt.Sprintf("%.4f", res.ValBPB))
 	t.Add("tokens", res.Tokens)
 	t.Add("bytes", res.Bytes)
-	t.Add("seq_len", opts.SeqLen)
-	t.Add("stride", max(opts.Stride, 0))
+	t.Add("seq_len", ev.SeqLen)
+	t.Add("stride", ev.Stride)
 	t.Add("windows", res.Windows)
 	t.Add("data", dir)
 	t.Add("bytes from", byteSource)

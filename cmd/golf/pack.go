@@ -60,9 +60,7 @@ func loadPackSource(checkpoint, synthetic string) (*packSource, error) {
 // artifactMeta is the metadata golf pack stores for a model trained with
 // settings s.
 func artifactMeta(cfg model.Config, s train.Settings, source string) quant.Meta {
-	return quant.Meta{Model: cfg, Source: source, Settings: quant.EvalSettings{
-		Preset: s.Preset, SeqLen: s.SeqLen, EvalStride: s.EvalStride, EvalBatchTokens: s.EvalBatchTokens, ValTokens: s.ValTokens,
-	}}
+	return golf.SettingsMeta(cfg, s, source)
 }
 
 // hessians returns GPTQ's Hessians for this source (see hessianFlags.load);

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	golf "github.com/paramgolf/golf"
+	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/quant/bench"
@@ -51,6 +53,30 @@ func TestPackSyntheticTiny(t *testing.T) {
 	}
 }
 
+// GPTQ schemes on synthetic weights calibrate on synthetic Hessians, and
+// the artifact reads back as the preset's model.
+func TestPackSyntheticRecordScheme(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.golf")
+	code, stdout, stderr := runGolf(t, "pack", "--synthetic", "tiny-record", "--scheme", "record-all", "--codec", "cm",
+		"--group", "class", "--sort-rows", "--layout", "cols", "--out", out, "-v")
+	if code != 0 || !strings.Contains(stderr, "synthetic GPTQ Hessians") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"side symbols (LQER", "row orders", "counted code:", "quant/codec", "attention (", "margin"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	a, err := quant.ReadArtifact(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, w, err := a.Model()
+	if err != nil || cfg.Name != "tiny-record" || w[0].Init.Kind == 0 {
+		t.Fatalf("model %q, %v", cfg.Name, err)
+	}
+}
+
 func TestPackRefusesOverBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("packs the 17 M-parameter synthetic model")
@@ -81,7 +107,6 @@ func TestPackBadArguments(t *testing.T) {
 		{"pack", "--synthetic", "tiny", "--layout", "diagonal"},
 		{"pack", "--synthetic", "huge"},
 		{"pack", "--synthetic", "tiny", "--checkpoint", "x"},
-		{"pack", "--synthetic", "tiny", "--scheme", "gptq-int6"},
 		{"pack", "--synthetic", "tiny", "extra"},
 	} {
 		if code, _, stderr := runGolf(t, args...); code != 2 || stderr == "" {
@@ -196,5 +221,52 @@ func TestPackGPTQCalibratesFromTheRun(t *testing.T) {
 	if code, _, stderr := runGolf(t, "pack", "--checkpoint", ckpt, "--scheme", "gptq-int6", "--calibrate", "0", "--out", first); code != 2 ||
 		!strings.Contains(stderr, "--calibrate") {
 		t.Errorf("GPTQ without Hessians or calibration: exit %d: %s", code, stderr)
+	}
+}
+
+// Artifacts written by the library and by the CLI read each other: the
+// library's (golf.PackCheckpoint) evaluates with golf eval --artifact to
+// the same val_bpb as golf.EvaluateArtifact, and the CLI's (golf pack)
+// reads through the library with its model config and settings.
+func TestLibraryAndCLIArtifactsInteroperate(t *testing.T) {
+	dataDir := trainShards(t)
+	cfg, _, err := train.PresetSettings("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := initCheckpoint(t, cfg, dataDir, t.TempDir(), 64)
+	ctx := context.Background()
+	backend, _, err := compute.Open("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme, _ := quant.SchemeByName("record-all")
+	packed, err := golf.PackCheckpoint(ctx, ckpt, scheme, golf.PackOptions{Backend: backend, CalibrationTokens: 512, Pack: quant.PackOptions{Codec: "cm", Group: quant.GroupClass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := filepath.Join(t.TempDir(), "lib.golf")
+	if err := packed.WriteFile(lib); err != nil {
+		t.Fatal(err)
+	}
+	viaCLI := evalJSON(t, "--artifact", lib, "--data", dataDir)
+	viaLib, err := golf.EvaluateArtifact(ctx, lib, golf.EvalOptions{DataDir: dataDir, Backend: backend, Stride: -1, ValTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if viaCLI.ValBPB != viaLib.ValBPB || viaCLI.Tokens != viaLib.Tokens {
+		t.Fatalf("golf eval --artifact: %+v; golf.EvaluateArtifact: %+v", viaCLI.EvalResult, viaLib.EvalResult)
+	}
+	cli := filepath.Join(t.TempDir(), "cli.golf")
+	if code, _, stderr := runGolf(t, "pack", "--checkpoint", ckpt, "--scheme", "int6-sd", "--codec", "fse", "--out", cli, "--quiet"); code != 0 {
+		t.Fatalf("golf pack: exit %d: %s", code, stderr)
+	}
+	a, err := quant.ReadArtifact(cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, w, err := a.Model()
+	if err != nil || got.ModelDim != cfg.ModelDim || got.Name != cfg.Name || a.Meta.Settings.SeqLen != 64 || len(w) != len(cfg.Params()) {
+		t.Fatalf("CLI artifact through the library: config %+v, settings %+v, %v", got, a.Meta.Settings, err)
 	}
 }
