@@ -13,6 +13,7 @@ import (
 
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/codec"
 	"github.com/paramgolf/golf/quant/synthetic"
 )
 
@@ -111,5 +112,32 @@ func TestPlaceLabelsDoNotOverlap(t *testing.T) {
 				t.Fatalf("label %d %v covers point %d %v", i, a.r, j, p)
 			}
 		}
+	}
+}
+
+// Each installed external compressor round-trips bytes exactly; the ones
+// not installed are skipped by name.
+func TestExternalsRoundTrip(t *testing.T) {
+	src := make([]byte, 5000)
+	for i := range src {
+		src[i] = byte(i * i % 251)
+	}
+	for _, e := range Externals() {
+		if !e.Available() {
+			t.Logf("%s not installed: %s skipped", e.Tool(), e.Name())
+			continue
+		}
+		z, err := e.Compress(src, codec.Hint{})
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name(), err)
+		}
+		back, err := e.Decompress(z, len(src), codec.Hint{})
+		if err != nil || !bytes.Equal(back, src) {
+			t.Fatalf("%s: round trip: %v", e.Name(), err)
+		}
+		if _, err := e.Decompress(z, len(src)+1, codec.Hint{}); err == nil {
+			t.Errorf("%s: wrong length accepted", e.Name())
+		}
+		t.Logf("%s: %d -> %d bytes", e.Name(), len(src), len(z))
 	}
 }

@@ -57,8 +57,8 @@ func Externals() []External {
 			compress:   func(in, out string) []string { return []string{"-q", "-f", "-z", "-L", "9", "-o", out, in} },
 			decompress: func(in, out string) []string { return []string{"-q", "-f", "-d", "-o", out, in} }},
 		{name: "zpaq-m5", tool: "zpaq",
-			compress:   func(in, out string) []string { return []string{"a", out, in, "-m5", "-quiet"} },
-			decompress: func(in, out string) []string { return []string{"x", in, "-to", out, "-quiet"} }},
+			compress:   func(in, out string) []string { return []string{"a", out, in, "-m5"} },
+			decompress: func(in, out string) []string { return []string{"x", in, "-to", out} }},
 	}
 }
 
