@@ -46,6 +46,12 @@ type Options struct {
 
 	Log      io.Writer // the key:value log lines (also written to OutDir/train.log); nil: discard
 	Progress io.Writer // periodic progress lines; nil: none
+
+	// AfterTraining, when set, runs when the training loop ends, with the
+	// final weights, the training shards' folder and the end of the
+	// wall-clock budget (zero without a cap): GPTQ calibration inside the
+	// budget (see Settings.GPTQReserveSeconds). Its line is logged.
+	AfterTraining func(ctx context.Context, backend backends.Backend, w model.Weights, dataDir string, deadline time.Time) (logLine string, err error)
 }
 
 // Result summarises a run; it is also written to OutDir/results.json.
@@ -184,6 +190,21 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.AfterTraining != nil {
+		w, err := r.tr.Weights()
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		var deadline time.Time
+		if r.s.MaxSeconds > 0 {
+			deadline = time.Now().Add(time.Duration(r.s.MaxSeconds*float64(time.Second)) - r.trainTime)
+		}
+		line, err := o.AfterTraining(ctx, r.backend, w, r.dataDir, deadline)
+		if err != nil {
+			return nil, fmt.Errorf("train: after training: %w", err)
+		}
+		r.logf("%s", line)
+	}
 	final := r.history.Val[len(r.history.Val)-1]
 	res := &Result{
 		Preset: r.s.Preset, Backend: r.desc, Params: r.cfg.NumParams(), Steps: r.step, Tokens: r.tokens,
@@ -275,7 +296,7 @@ func (r *runner) setup(ctx context.Context) error {
 	r.micro, r.accum = r.s.MicroBatch(capTokens)
 	tcfg := r.cfg // the trainer's graph; checkpoints keep r.cfg, without QAT
 	if r.s.QATBits > 0 {
-		tcfg.QAT = &model.QATConfig{Bits: r.s.QATBits, ClipStd: r.s.QATClipStd}
+		tcfg.QAT = &model.QATConfig{Bits: r.s.QATBits, ClipStd: r.s.QATClipStd, ByClass: r.s.QATByClass}
 	}
 	if r.tr, err = NewTrainer(r.backend, tcfg, r.s.Optimizer, TrainerOptions{AccumSteps: r.accum, Seed: r.s.Seed}); err != nil {
 		r.loader.Close()
@@ -415,7 +436,11 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 				return "", fmt.Errorf("train: %w", err)
 			}
 			r.qatOn = true
-			r.logf("qat:on bits:%d clip_std:%g step:%d", r.s.QATBits, r.s.QATClipStd, r.step)
+			scheme := ""
+			if r.s.QATScheme != "" {
+				scheme = " scheme:" + r.s.QATScheme
+			}
+			r.logf("qat:on bits:%d clip_std:%g%s step:%d", r.s.QATBits, r.s.QATClipStd, scheme, r.step)
 		}
 		micro, err := r.nextStep()
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	golf "github.com/paramgolf/golf"
@@ -71,6 +72,12 @@ func (p *packSource) hessians(ctx context.Context, env *cliEnv, h hessianFlags, 
 		return p.syntheticHessians()
 	}
 	if p.run == nil || !need || *h.path != "" {
+		return h.load(ctx, env.stderr, need, p.run, "", backendSpec)
+	}
+	// The run's own Hessians, collected inside its training budget.
+	if runFile := filepath.Join(filepath.Dir(filepath.Clean(p.run.dir)), runHessiansFile); *h.calibrate > 0 && isFile(runFile) {
+		fmt.Fprintf(env.stderr, "calibration: the run's GPTQ Hessians from %s (collected inside its training budget)\n", runFile)
+		*h.path = runFile
 		return h.load(ctx, env.stderr, need, p.run, "", backendSpec)
 	}
 	tok, err := evalTokenizer("", p.run)
@@ -292,4 +299,9 @@ func printPack(w io.Writer, res *packResult, rep *quant.PackReport, verbose bool
 		}
 	}
 	return res.Size.Table().Print(w)
+}
+
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/paramgolf/golf/internal/progress"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
 )
@@ -43,6 +44,8 @@ type settingFlags struct {
 	muonDType                                       string
 	qatBits                                         int
 	qatClipStd, qatStart                            float64
+	qatScheme                                       string
+	gptqReserve                                     float64
 }
 
 func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
@@ -82,7 +85,28 @@ func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
 	fs.IntVar(&f.qatBits, "qat-bits", 0, "quantization-aware training: fake-quantize every block matrix to this many bits per row (2..8); 0 = off")
 	fs.Float64Var(&f.qatClipStd, "qat-clip-std", 0, "QAT row clip at k * row std (12.85 matches the int6-sd scheme); 0 = row max |w|")
 	fs.Float64Var(&f.qatStart, "qat-start", 0.85, "fraction of the run (steps, or wall clock under a cap) after which QAT is on")
+	fs.StringVar(&f.qatScheme, "qat-scheme", "", "quantization-aware training against a quantization scheme's grid: its bits and clip per class (e.g. int6-sd, record), instead of --qat-bits/--qat-clip-std")
+	fs.Float64Var(&f.gptqReserve, "gptq-reserve-seconds", 0, "end training this long before --max-seconds and collect GPTQ Hessians from the final weights over training shards inside the budget (saved as gptq_hessians.bin next to the checkpoint, which golf pack uses)")
 	return f
+}
+
+// qatFromScheme sets the QAT settings from --qat-scheme's scheme.
+func qatFromScheme(f *settingFlags, s *train.Settings) error {
+	given := false
+	f.fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == "qat-bits" || fl.Name == "qat-clip-std" })
+	if given {
+		return fmt.Errorf("%w: give --qat-scheme or --qat-bits/--qat-clip-std, not both", errUsage)
+	}
+	scheme, err := quant.SchemeByName(f.qatScheme)
+	if err != nil {
+		return fmt.Errorf("%w: --qat-scheme: %v", errUsage, err)
+	}
+	q, err := quant.QATFor(scheme)
+	if err != nil {
+		return fmt.Errorf("%w: --qat-scheme: %v", errUsage, err)
+	}
+	s.QATBits, s.QATClipStd, s.QATByClass, s.QATScheme, s.QATStart = q.Bits, q.ClipStd, q.ByClass, scheme.Name, f.qatStart
+	return nil
 }
 
 // apply overrides s with the flags given on the command line.
@@ -141,6 +165,12 @@ func (f *settingFlags) apply(s *train.Settings) error {
 			s.QATClipStd = f.qatClipStd
 		case "qat-start":
 			s.QATStart = f.qatStart
+		case "qat-scheme":
+			if err = qatFromScheme(f, s); err != nil {
+				return
+			}
+		case "gptq-reserve-seconds":
+			s.GPTQReserveSeconds = f.gptqReserve
 		case "muon-dtype":
 			switch f.muonDType {
 			case "bfloat16", "bf16":
@@ -247,10 +277,14 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	if *quiet {
 		progressW = nil
 	}
-	res, err := train.Run(ctx, train.Options{
+	opts := train.Options{
 		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(tok, filepath.Join(*out, "data")),
 		Tokenizer: tok, BackendSpec: *backendSpec, OutDir: *out, Resume: *resume, Log: logW, Progress: progressW,
-	})
+	}
+	if s.GPTQReserveSeconds > 0 {
+		opts.AfterTraining = gptqCalibration(cfg, s, filepath.Join(*out, runHessiansFile))
+	}
+	res, err := train.Run(ctx, opts)
 	if err != nil {
 		return err
 	}
