@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	golf "github.com/paramgolf/golf"
@@ -36,7 +37,7 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	backendSpec := fs.String("backend", "", "compute backend for evaluation and calibration: go, cuda, or a gomlx spec")
 	schemes := fs.String("schemes", "", "comma-separated scheme names (default: all; GPTQ ones with a checkpoint or --hessians)")
 	codecs := fs.String("codecs", strings.Join(bench.DefaultCodecs, ","), "comma-separated golf codecs (auto = smallest per stream)")
-	externals := fs.Bool("externals", true, "add the installed reference compressors as columns: "+strings.Join(bench.GeneralPurpose, ", "))
+	externals := fs.Bool("externals", true, "add every installed reference compressor as a column ("+strings.Join(bench.GeneralPurpose, ", ")+"); --codecs may name them one by one")
 	packings := fs.String("packings", "rows", "comma-separated packings: LAYOUT[/class][/sorted], e.g. rows,cols/class,cols/class/sorted")
 	asJSON := fs.Bool("json", false, "print the result as JSON to stdout instead of the tables")
 	jsonOut := fs.String("json-out", "", "also write the result as JSON to this file")
@@ -65,6 +66,9 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		cfg.Schemes = append(cfg.Schemes, s)
 	}
+	// The installed external compressors are registered first, so --codecs
+	// may name them too (e.g. --codecs cm,lrzip-z9 --externals=false).
+	extNames, notes := bench.RegisterExternals()
 	for _, name := range splitList(*codecs) {
 		if name != quant.AutoCodec {
 			if _, err := codec.ByName(name); err != nil {
@@ -74,8 +78,11 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		cfg.Codecs = append(cfg.Codecs, name)
 	}
 	if *externals {
-		names, notes := bench.RegisterExternals()
-		cfg.Codecs = append(cfg.Codecs, names...)
+		for _, n := range extNames {
+			if !slices.Contains(cfg.Codecs, n) {
+				cfg.Codecs = append(cfg.Codecs, n)
+			}
+		}
 		cfg.Notes = append(cfg.Notes, notes...)
 	}
 	for _, name := range splitList(*packings) {

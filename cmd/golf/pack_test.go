@@ -137,6 +137,20 @@ func TestBenchCompressSynthetic(t *testing.T) {
 	if b, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 		t.Fatalf("PNG: %v", err)
 	}
+	// Each row's bytes are what golf pack writes with the same scheme,
+	// codec and packing.
+	for _, row := range res.Rows {
+		if row.Scheme != "int6-sd" || row.Codec != "cm" {
+			continue
+		}
+		out := filepath.Join(dir, row.Packing+".golf")
+		if code, _, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int6-sd", "--codec", "cm", "--layout", row.Packing, "--out", out, "--quiet"); code != 0 {
+			t.Fatalf("golf pack: %s", stderr)
+		}
+		if st, err := os.Stat(out); err != nil || int(st.Size()) != row.ModelBytes {
+			t.Errorf("packing %s: golf pack wrote %v bytes, bench compress reports %d", row.Packing, st.Size(), row.ModelBytes)
+		}
+	}
 	if code, _, _ := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--codecs", "nope"); code != 2 {
 		t.Fatalf("unknown codec: exit %d", code)
 	}
