@@ -24,6 +24,11 @@ const (
 	// share or rate costs more than it gains.
 	apmRate  = 7
 	apmShare = 1
+	// mixIn is the mixers' inputs: the models and a bias.
+	mixIn = nSymModels + 1
+	// counterLimitSym caps the counters' update count (rate 1/(n+1.5)
+	// down to about 1/1020).
+	counterLimitSym = 1020
 )
 
 // squeeze maps a signed symbol to [0, sym3Values): itself up to ±6, then
@@ -55,7 +60,6 @@ func bitsLen(x uint32) int {
 type symbolModel struct {
 	bits, nodes, off int
 	tables           [nSymModels][]counter
-	limits           [nSymModels]uint32
 	mx1, mx2         *mixer
 	apm              []uint16 // per node and colMean bucket: 33 interpolation points
 	// typical magnitude: mean |s| in 8.8 fixed point over the stream
@@ -79,7 +83,6 @@ func newSymbolModel(bits int) *symbolModel {
 	m := &symbolModel{bits: bits, nodes: 1 << bits, off: 1 << (bits - 1)}
 	for k, n := range symSizes {
 		m.tables[k] = newCounters(n * m.nodes)
-		m.limits[k] = 1020
 	}
 	m.mx1 = newMixer(nSymModels+1, m.nodes)
 	m.mx2 = newMixer(nSymModels+1, absBuckets*bits)
@@ -120,8 +123,7 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 	colMean := make([]int32, rowLen)
 	colAbs := make([]int32, rowLen)
 	var rowMean, rowAbs, rowSum, rowAbsSum int32
-	in1, in2 := m.mx1.in, m.mx2.in
-	in1[nSymModels], in2[nSymModels] = biasInput, biasInput
+	var in1 [nSymModels]int32
 	var ctr [nSymModels]*counter
 	var base [nSymModels]int
 	j, rowsDone := 0, 0
@@ -157,13 +159,23 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 		u := int(int8(data[i])) + m.off
 		node := 1
 		for k := b - 1; k >= 0; k-- {
-			for t := range ctr {
+			// The two mixers' dot products over the models' stretched
+			// predictions (the same arithmetic as mixer.predict, inlined).
+			sel2 := ca*b + (b - 1 - k)
+			w1 := m.mx1.weights[node*mixIn : (node+1)*mixIn]
+			w2 := m.mx2.weights[sel2*mixIn : (sel2+1)*mixIn]
+			var dot1, dot2 int64
+			for t := range nSymModels {
 				ctr[t] = &m.tables[t][base[t]+node]
 				st := int32(stretchTable[ctr[t].p12()])
-				in1[t], in2[t] = st, st
+				in1[t] = st
+				dot1 += int64(st) * int64(w1[t])
+				dot2 += int64(st) * int64(w2[t])
 			}
-			p1 := m.mx1.predict(node)
-			p2 := m.mx2.predict(ca*b + (b - 1 - k))
+			dot1 += biasInput * int64(w1[nSymModels])
+			dot2 += biasInput * int64(w2[nSymModels])
+			p1 := min(max(squash(int32(dot1>>16)), 1), probOne-1)
+			p2 := min(max(squash(int32(dot2>>16)), 1), probOne-1)
 			st := (int32(stretchTable[p1]) + int32(stretchTable[p2])) / 2
 			// APM: refine the mixed probability by interpolating a learnt
 			// curve over the stretched domain, per node and position mean.
@@ -177,11 +189,17 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 			p := (pm*(4-apmShare) + apmShare*pa) / 4
 			p = min(max(p, 1), probOne-1)
 			bit := c.code(u>>k&1, uint32(p))
-			m.mx1.update(bit)
-			m.mx2.update(bit)
-			for t, ct := range ctr {
-				ct.update(bit, m.limits[t])
+			// mixer.update for both, inlined.
+			e1 := (int32(bit)<<probBits - p1) * mixerRate
+			e2 := (int32(bit)<<probBits - p2) * mixerRate
+			for t := range nSymModels {
+				x := in1[t]
+				w1[t] = min(max(w1[t]+(x*e1+8192)>>14, -weightMax), weightMax)
+				w2[t] = min(max(w2[t]+(x*e2+8192)>>14, -weightMax), weightMax)
+				ctr[t].update(bit, counterLimitSym)
 			}
+			w1[nSymModels] = min(max(w1[nSymModels]+(biasInput*e1+8192)>>14, -weightMax), weightMax)
+			w2[nSymModels] = min(max(w2[nSymModels]+(biasInput*e2+8192)>>14, -weightMax), weightMax)
 			target := int32(bit) * 65535
 			if w >= 64 {
 				ai++
