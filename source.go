@@ -1,31 +1,81 @@
-// Package golf holds the module's own source code, embedded, so that the
-// golf command can count its code bytes the way the challenge counts
-// train_gpt.py: the artifact limit of 16,000,000 bytes covers the model
-// bytes plus the code needed to train and evaluate it.
+// Package golf holds the module's counted source code, embedded, so that
+// golf pack can count its code bytes the way the challenge counts
+// train_gpt.py: the 16,000,000-byte limit covers the model bytes plus the
+// code needed to train and evaluate it.
 //
-// What counts as code: the non-test .go files of every package of this
-// module that cmd/golf depends on (including cmd/golf itself and this
-// package), plus go.mod and go.sum. Third-party modules are not counted, as
-// the challenge does not count PyTorch; data files the packages embed (the
-// default tokenizer model and corpus) are data, not code. A test checks that
-// the embedded set equals `go list -deps ./cmd/golf` restricted to this
-// module, so the count cannot drift from the build. quant.MeasureCode turns
-// the files into a byte count.
+// The counting rule is Counted: go.mod, go.sum and the non-test .go files
+// of the packages the golf command is built from, except tooling — the
+// packages and command files that benchmark, plot, synthesize weights,
+// tokenize text, train tokenizers, download, build and inspect datasets or
+// list a model's parameters (Tooling lists them), which
+// a submission does not need to train, pack and evaluate. Third-party
+// modules are not counted, as the challenge does not count PyTorch; data
+// files the packages embed (the tokenizer models, the default corpus) are
+// data, not code. Tests check that the embedded files are exactly the
+// build's files that Counted accepts, and that those files alone build the
+// golf command (train, pack and eval), so the count cannot drift from the
+// build or lean on uncounted code. quant.MeasureCode turns the files into
+// a byte count; `golf pack -v` lists it per package.
 package golf
 
 import (
 	"embed"
 	"io/fs"
+	"path"
+	"strings"
 )
 
-// The package list below must match `go list -deps ./cmd/golf` (see
-// TestSourceMatchesDependencies, which prints the line to use).
+// The files below must be Counted's selection of `go list -deps ./cmd/golf`
+// (see TestSourceIsTheCountedBuild, which prints the directive to use).
 //
 //go:embed go.mod go.sum *.go
-//go:embed cmd/golf/*.go data/*.go data/corpus/*.go internal/atomicfile/*.go internal/compute/*.go internal/jsonltext/*.go internal/outlock/*.go internal/progress/*.go internal/report/*.go internal/strictjson/*.go model/*.go quant/*.go quant/codec/*.go tokenizer/*.go train/*.go
+//go:embed cmd/golf/eval.go cmd/golf/hessians.go cmd/golf/main.go cmd/golf/pack.go cmd/golf/train.go
+//go:embed data/*.go data/corpus/*.go internal/atomicfile/*.go internal/compute/*.go internal/jsonltext/*.go internal/outlock/*.go internal/progress/*.go internal/report/*.go internal/strictjson/*.go model/*.go quant/*.go quant/codec/*.go tokenizer/*.go train/*.go
 var source embed.FS
 
-// Source returns the embedded source tree: go.mod, go.sum and the .go files
-// (tests included; quant.MeasureCode leaves them out) of the packages the
-// golf command is built from, under their module-relative paths.
+// Source returns the counted source tree: go.mod, go.sum and the counted
+// .go files (tests included; quant.MeasureCode leaves them out), under their
+// module-relative paths.
 func Source() fs.FS { return source }
+
+// Tooling lists what the counting rule leaves out, as module-relative
+// directories (every file below them) and cmd/golf file patterns
+// (path.Match syntax).
+var Tooling = []string{
+	"benchmarks/",                 // Go benchmarks
+	"examples/",                   // example programs
+	"scripts/",                    // shell tooling
+	"quant/bench/",                // golf bench compress: codec and scheme comparison, plots
+	"quant/synthetic/",            // synthetic weights and Hessians
+	"cmd/golf/bench_*.go",         // golf bench tokenize|train|compress|ablate
+	"cmd/golf/data.go",            // golf data build|inspect
+	"cmd/golf/download.go",        // golf data download
+	"cmd/golf/model.go",           // golf model (lists a config's parameters)
+	"cmd/golf/tokenize.go",        // golf tokenize
+	"cmd/golf/tokenizer_train.go", // golf tokenizer train
+	"cmd/golf/pack_synthetic.go",  // golf pack --synthetic
+	"cmd/golf/sample.go",          // golf sample (text from a model)
+}
+
+// Counted reports whether the module file at the slash-separated,
+// module-relative path p counts as code: go.mod and go.sum do, and so does
+// every .go file that is not a test and not under Tooling. (Which packages
+// are in the build at all is decided by the golf command's imports.)
+func Counted(p string) bool {
+	if p == "go.mod" || p == "go.sum" {
+		return true
+	}
+	if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+		return false
+	}
+	for _, t := range Tooling {
+		if strings.HasSuffix(t, "/") {
+			if strings.HasPrefix(p, t) {
+				return false
+			}
+		} else if ok, _ := path.Match(t, p); ok {
+			return false
+		}
+	}
+	return true
+}

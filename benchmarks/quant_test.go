@@ -12,6 +12,7 @@ import (
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/quant/codec"
+	"github.com/paramgolf/golf/quant/synthetic"
 )
 
 // quantFixture is the baseline-shaped synthetic model under the int6-sd
@@ -35,7 +36,7 @@ var (
 func loadFixture(b *testing.B) *quantFixture {
 	b.Helper()
 	fixtureOnce.Do(func() {
-		w, err := quant.SyntheticWeights("baseline", 1)
+		w, err := synthetic.Weights("baseline", 1)
 		if err != nil {
 			fixtureErr = err
 			return

@@ -146,6 +146,25 @@ type Config struct {
 type QATConfig struct {
 	Bits    int     `json:"bits"`
 	ClipStd float64 `json:"clip_std,omitempty"`
+	// ByClass gives a matrix class its own width and clip (a quantization
+	// scheme's per-class rules, e.g. the record's attention at 13 std and
+	// MLP at 11.5); classes not listed use Bits and ClipStd.
+	ByClass map[Class]QATRule `json:"by_class,omitempty"`
+}
+
+// QATRule is one class's fake quantizer: Bits and ClipStd as in QATConfig.
+type QATRule struct {
+	Bits    int     `json:"bits"`
+	ClipStd float64 `json:"clip_std,omitempty"`
+}
+
+// For returns the fake quantizer of class c: its ByClass rule, else Bits
+// and ClipStd.
+func (q *QATConfig) For(c Class) *QATConfig {
+	if r, ok := q.ByClass[c]; ok {
+		return &QATConfig{Bits: r.Bits, ClipStd: r.ClipStd}
+	}
+	return q
 }
 
 // Presets lists the names Preset accepts.
@@ -329,6 +348,9 @@ func (c Config) Validate() error {
 	if c.QAT != nil {
 		check(c.QAT.Bits >= 2 && c.QAT.Bits <= 8, "qat bits %d must be in 2..8", c.QAT.Bits)
 		check(c.QAT.ClipStd >= 0, "qat clip_std %g must not be negative", c.QAT.ClipStd)
+		for cl, r := range c.QAT.ByClass {
+			check(cl.IsMatrix() && r.Bits >= 2 && r.Bits <= 8 && r.ClipStd >= 0, "qat rule for class %v: %d bits, clip_std %g (want a matrix class, 2..8 bits, clip >= 0)", cl, r.Bits, r.ClipStd)
+		}
 	}
 	check(slices.Contains([]string{"", "relu2", "leaky_relu2"}, c.Activation), "activation %q must be relu2 or leaky_relu2", c.Activation)
 	check(c.LeakySlope >= 0 && c.LeakySlope < 1, "leaky_slope %g must be in [0, 1)", c.LeakySlope)

@@ -179,7 +179,7 @@ func (f *forward) param(name string) *Node {
 		VariableWithShape(base, shapes.Make(dtypes.Float32, spec.Shape...))
 	w := v.ValueGraph(f.g)
 	if spec.Class.IsMatrix() && f.cfg.QAT != nil {
-		w = fakeQuant(f.ctx, f.g, f.cfg.QAT, w)
+		w = fakeQuant(f.ctx, f.g, f.cfg.QAT.For(spec.Class), w)
 	}
 	return w
 }

@@ -578,3 +578,57 @@ func TestRoundHalfEven(t *testing.T) {
 		}
 	}
 }
+
+// TestQATByClass: a class's own rule (here the MLP at 3 bits, attention at
+// the default 4) fake-quantizes that class's matrices.
+func TestQATByClass(t *testing.T) {
+	cfg := microConfig()
+	w := randomWeights(cfg, 6)
+	const b, seq = 1, 8
+	in, tg := randomTokens(8, cfg.VocabSize, 5), randomTokens(8, cfg.VocabSize, 6)
+	wq := append(Weights{}, w...)
+	for i, p := range cfg.Params() {
+		if !p.Class.IsMatrix() {
+			continue
+		}
+		qmax := float32(7)
+		if p.Class == MLP {
+			qmax = 3
+		}
+		rows, cols := p.Shape[0], p.Shape[1]
+		d := append([]float32{}, w[i].Data...)
+		for r := range rows {
+			var c float32
+			for _, v := range d[r*cols : (r+1)*cols] {
+				c = max(c, float32(math.Abs(float64(v))))
+			}
+			s := c / qmax
+			for j := r * cols; j < (r+1)*cols; j++ {
+				q := float32(math.RoundToEven(float64(d[j] / s)))
+				d[j] = min(max(q, -qmax), qmax) * s
+			}
+		}
+		wq[i] = Tensor{Name: p.Name, Shape: p.Shape, Data: d}
+	}
+	want := tokenLosses(t, cfg, wq, in, tg, b, seq)
+	qcfg := cfg
+	qcfg.QAT = &QATConfig{Bits: 4, ByClass: map[Class]QATRule{MLP: {Bits: 3}}}
+	if err := qcfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := mlctx.New()
+	if err := LoadWeights(ctx, qcfg, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetQATEnabled(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if d := relDiff(tokenLossesCtx(t, ctx, qcfg, in, tg, b, seq), want); d > 1e-4 {
+		t.Errorf("per-class QAT differs from the host-quantized model by %.3g", d)
+	}
+	bad := cfg
+	bad.QAT = &QATConfig{Bits: 4, ByClass: map[Class]QATRule{Embedding: {Bits: 3}}}
+	if bad.Validate() == nil {
+		t.Error("a QAT rule for the embedding accepted")
+	}
+}

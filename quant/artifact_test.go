@@ -7,18 +7,28 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant/codec"
+	"github.com/paramgolf/golf/quant/synthetic"
 )
 
-const testConfig = `{"vocab_size":1024,"model_dim":128}`
+// tinyMeta is the metadata of synthetic tiny weights.
+func tinyMeta(t testing.TB) Meta {
+	t.Helper()
+	cfg, err := model.Preset("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Meta{Model: cfg, Settings: EvalSettings{Preset: "tiny", SeqLen: 256}, Source: "synthetic tiny"}
+}
 
 func tinyQuantized(t testing.TB, scheme string) *Quantized {
 	t.Helper()
-	w, err := SyntheticWeights("tiny", 1)
+	w, err := synthetic.Weights("tiny", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,26 +78,27 @@ func TestArtifactRoundTripEveryCodecAndLayout(t *testing.T) {
 		layout Layout
 	}
 	var combos []combo
-	for _, c := range append(codec.Names(), AutoCodec) {
+	for _, c := range append(codec.BuiltinNames(), AutoCodec) {
 		combos = append(combos, combo{c, LayoutRows})
 	}
 	combos = append(combos, combo{"cm", LayoutCols}, combo{"zstd-best", LayoutCols}, combo{"cm", LayoutPacked}, combo{"fse", LayoutPacked})
 	for _, cl := range combos {
 		c, l := cl.codec, cl.layout
 		{
-			data, rep, err := Pack(context.Background(), []byte(testConfig), q, PackOptions{Codec: c, Layout: l})
+			data, rep, err := Pack(context.Background(), tinyMeta(t), q, PackOptions{Codec: c, Layout: l})
 			if err != nil {
 				t.Fatalf("%s/%v: %v", c, l, err)
 			}
-			if rep.FileBytes != len(data) || rep.HeaderBytes+rep.SymbolBytes+rep.ScaleBytes+rep.FloatBytes+4 != len(data) {
+			if rep.FileBytes != len(data) || rep.HeaderBytes+rep.SymbolBytes+rep.FP16Bytes+rep.FP32Bytes+rep.SideBytes+rep.OrderBytes+4 != len(data) {
 				t.Fatalf("%s/%v: report sizes %+v do not add up to %d bytes", c, l, rep, len(data))
 			}
 			a, err := DecodeArtifact(data)
 			if err != nil {
 				t.Fatalf("%s/%v: %v", c, l, err)
 			}
-			if string(a.Config) != testConfig {
-				t.Fatalf("config %q", a.Config)
+			cfg, _, err := a.Model()
+			if err != nil || !reflect.DeepEqual(cfg, tinyMeta(t).Model) || !reflect.DeepEqual(a.Meta, tinyMeta(t)) {
+				t.Fatalf("meta %+v, model error %v", a.Meta, err)
 			}
 			sameQuantized(t, q, a.Quantized)
 			got := a.Weights()
@@ -102,13 +113,13 @@ func TestArtifactRoundTripEveryCodecAndLayout(t *testing.T) {
 
 func TestArtifactAutoPicksTheSmallest(t *testing.T) {
 	q := tinyQuantized(t, "int6-sd")
-	auto, _, err := Pack(context.Background(), nil, q, PackOptions{Codec: AutoCodec, AutoLayout: true})
+	auto, _, err := Pack(context.Background(), tinyMeta(t), q, PackOptions{Codec: AutoCodec, AutoLayout: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range codec.Names() {
+	for _, c := range codec.BuiltinNames() {
 		for _, l := range []Layout{LayoutRows, LayoutCols} {
-			one, _, err := Pack(context.Background(), nil, q, PackOptions{Codec: c, Layout: l})
+			one, _, err := Pack(context.Background(), tinyMeta(t), q, PackOptions{Codec: c, Layout: l})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +132,7 @@ func TestArtifactAutoPicksTheSmallest(t *testing.T) {
 
 func TestReadArtifactFile(t *testing.T) {
 	q := tinyQuantized(t, "int8-ref")
-	data, _, err := Pack(context.Background(), []byte(testConfig), q, PackOptions{Codec: "zstd-best"})
+	data, _, err := Pack(context.Background(), tinyMeta(t), q, PackOptions{Codec: "zstd-best"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +225,7 @@ func smallQuantized(t testing.TB) *Quantized {
 
 func TestDecodeArtifactRejectsInconsistentTables(t *testing.T) {
 	q := smallQuantized(t)
-	data, rep, err := Pack(context.Background(), []byte(testConfig), q, PackOptions{Codec: "fse"})
+	data, rep, err := Pack(context.Background(), Meta{}, q, PackOptions{Codec: "fse"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +320,7 @@ func TestPackRejectsBadQuantized(t *testing.T) {
 			q2.Tensors = append(q2.Tensors, x)
 		}
 		mutate(q2)
-		if _, _, err := Pack(context.Background(), nil, q2, PackOptions{Codec: "store"}); err == nil {
+		if _, _, err := Pack(context.Background(), tinyMeta(t), q2, PackOptions{Codec: "store"}); err == nil {
 			t.Errorf("%s: Pack accepted it", name)
 		}
 	}
@@ -337,7 +348,7 @@ func TestEmptyAndOddTensorsRoundTrip(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		for _, l := range []Layout{LayoutRows, LayoutCols, LayoutPacked} {
-			data, _, err := Pack(context.Background(), nil, q, PackOptions{Codec: AutoCodec, Layout: l})
+			data, _, err := Pack(context.Background(), Meta{}, q, PackOptions{Codec: AutoCodec, Layout: l})
 			if err != nil {
 				t.Fatalf("%s/%v: %v", name, l, err)
 			}

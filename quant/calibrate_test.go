@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/model"
@@ -118,5 +119,55 @@ func TestCollectHessians(t *testing.T) {
 	}
 	if _, err := CollectHessians(ctx, backend, cfg, w, tokens[:7], cfg.SeqLen, 1); err == nil {
 		t.Error("a partial sequence was accepted")
+	}
+}
+
+// randomSource yields uniform random tokens forever.
+type randomSource struct {
+	rng   *rand.Rand
+	vocab int
+}
+
+func (s *randomSource) NextTokens(rows, seqLen int) ([]int32, error) {
+	out := make([]int32, rows*seqLen)
+	for i := range out {
+		out[i] = int32(s.rng.IntN(s.vocab))
+	}
+	return out, nil
+}
+
+// Calibrate stops at MaxTokens, and with a deadline it stops starting
+// batches that would end after it, and says whether it stayed inside.
+func TestCalibrateBudget(t *testing.T) {
+	backend, _, err := compute.Open("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := calibConfig()
+	w, err := model.InitWeights(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	src := &randomSource{rand.New(rand.NewPCG(4, 4)), cfg.VocabSize}
+	hs, rep, err := Calibrate(ctx, backend, cfg, w, src, CalibrateOptions{SeqLen: cfg.SeqLen, BatchRows: 2, MaxTokens: 5 * cfg.SeqLen,
+		Deadline: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tokens != 5*cfg.SeqLen || rep.Batches != 3 || !rep.InsideBudget || rep.StoppedEarly || rep.SecondsLeft <= 0 {
+		t.Fatalf("max tokens: %+v", rep)
+	}
+	if h := hs["tok_emb"]; h == nil || h.Count != rep.Tokens {
+		t.Fatalf("tok_emb Hessian %+v", h)
+	}
+	// A deadline already passed: one batch (the compile is the cost the
+	// deadline cannot foresee), then stop, reported over budget.
+	_, rep, err = Calibrate(ctx, backend, cfg, w, src, CalibrateOptions{SeqLen: cfg.SeqLen, BatchRows: 2, Deadline: time.Now().Add(-time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Batches != 1 || rep.InsideBudget || !rep.StoppedEarly || rep.SecondsLeft >= 0 {
+		t.Fatalf("past deadline: %+v", rep)
 	}
 }

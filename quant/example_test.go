@@ -9,6 +9,7 @@ import (
 
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/synthetic"
 )
 
 // Quantize a small matrix with the challenge's reference scheme: int8 per
@@ -32,7 +33,7 @@ func ExampleQuantize() {
 
 // Pack synthetic weights, write the artifact, read it back.
 func ExamplePack() {
-	w, err := quant.SyntheticWeights("tiny", 1)
+	w, err := synthetic.Weights("tiny", 1)
 	if err != nil {
 		panic(err)
 	}
@@ -41,7 +42,9 @@ func ExamplePack() {
 	if err != nil {
 		panic(err)
 	}
-	data, rep, err := quant.Pack(context.Background(), []byte(`{"preset":"tiny"}`), q, quant.PackOptions{Codec: "fse"})
+	cfg, _ := model.Preset("tiny")
+	meta := quant.Meta{Model: cfg, Settings: quant.EvalSettings{Preset: "tiny", SeqLen: 256}}
+	data, rep, err := quant.Pack(context.Background(), meta, q, quant.PackOptions{Codec: "fse"})
 	if err != nil {
 		panic(err)
 	}
@@ -55,8 +58,12 @@ func ExamplePack() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(rep.Params, len(a.Weights()), string(a.Config), a.FileBytes == len(data))
-	// Output: 592144 42 {"preset":"tiny"} true
+	got, weights, err := a.Model()
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(rep.Params, len(weights), got.Name, got.ModelDim, a.Meta.Settings.SeqLen, weights[0].Class, weights[0].Init, a.FileBytes == len(data))
+	// Output: 592144 42 tiny 128 256 embedding normal(0.005) true
 }
 
 // Count code bytes the way golf pack does (here on a two-file tree; golf

@@ -3,6 +3,8 @@ package quant
 import (
 	"fmt"
 	"math"
+
+	"github.com/paramgolf/golf/model"
 )
 
 // FakeQuantSpec defines the fake quantization that quantization-aware
@@ -83,4 +85,38 @@ func (f FakeQuantSpec) Apply(w []float32, rows, cols int) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// QATFor returns the quantization-aware training config that matches scheme
+// s's rules for the matrices QAT fake-quantizes (classes Attention and
+// MLP): the same bits and clip per class, so training sees the grid the
+// export uses (the record scheme: int6 at 13 std for attention, 11.5 for
+// the MLP). A class's rule must be a closed-form int rule (std or max-abs
+// clip); GPTQ's re-rounding is not modelled (QAT trains against
+// round-to-nearest on the same grid).
+func QATFor(s Scheme) (*model.QATConfig, error) {
+	rules := map[model.Class]Rule{}
+	for _, c := range []model.Class{model.Attention, model.MLP} {
+		r, ok := s.ByClass[c]
+		if !ok {
+			r = s.Matrix
+		}
+		spec, err := FakeQuantFor(r)
+		if err != nil {
+			return nil, fmt.Errorf("scheme %s, class %v: %w", s.Name, c, err)
+		}
+		rules[c] = Rule{Bits: spec.Bits, Clip: spec.Clip}
+	}
+	clipStd := func(r Rule) float64 {
+		if r.Clip.Method == ClipStd {
+			return r.Clip.Value
+		}
+		return 0
+	}
+	a, m := rules[model.Attention], rules[model.MLP]
+	q := &model.QATConfig{Bits: a.Bits, ClipStd: clipStd(a)}
+	if m.Bits != a.Bits || clipStd(m) != clipStd(a) {
+		q.ByClass = map[model.Class]model.QATRule{model.MLP: {Bits: m.Bits, ClipStd: clipStd(m)}}
+	}
+	return q, nil
 }

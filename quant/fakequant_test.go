@@ -3,6 +3,8 @@ package quant
 import (
 	"math"
 	"testing"
+
+	"github.com/paramgolf/golf/model"
 )
 
 func TestFakeQuantByHand(t *testing.T) {
@@ -64,5 +66,32 @@ func TestFakeQuantMatchesExport(t *testing.T) {
 	}
 	if flipped > len(w)/200 {
 		t.Fatalf("%d of %d values differ by a rounding flip", flipped, len(w))
+	}
+}
+
+// QATFor takes each matrix class's bits and clip from the scheme.
+func TestQATForScheme(t *testing.T) {
+	rec, _ := SchemeByName("record")
+	q, err := QATFor(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Bits != 6 || q.ClipStd != 13 || q.For(model.Attention).ClipStd != 13 ||
+		q.For(model.MLP).Bits != 6 || q.For(model.MLP).ClipStd != 11.5 {
+		t.Fatalf("record QAT %+v (mlp %+v)", q, q.For(model.MLP))
+	}
+	sd, _ := SchemeByName("int6-sd")
+	if q, err := QATFor(sd); err != nil || q.Bits != 6 || q.ClipStd != 12.85 || q.ByClass != nil {
+		t.Fatalf("int6-sd QAT %+v, %v", q, err)
+	}
+	// A clip searched per row (MSE) has no closed form to train against.
+	mse, _ := SchemeByName("int6-mse")
+	if _, err := QATFor(mse); err == nil {
+		t.Fatal("int6-mse accepted for QAT")
+	}
+	cfg, _ := model.Preset("tiny")
+	cfg.QAT = q
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

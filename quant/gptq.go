@@ -82,7 +82,11 @@ func DefaultGPTQ() GPTQOptions { return GPTQOptions{Damp: 0.01, BlockSize: 128, 
 //
 // Later columns are updated lazily in blocks. Columns whose H diagonal is
 // zero (inputs never active) are quantized as zero. sym receives the symbols.
-func gptq(w []float32, rows, cols int, scales []float32, qmax int, h *Hessian, o GPTQOptions, sym []int8) error {
+//
+// With fine set (AWQ-lite), the columns it protects are rounded on its
+// finer grid instead and their symbols go to fine.p.Symbols (sym holds 0
+// there); the error feedback is the same.
+func gptq(w []float32, rows, cols int, scales []float32, qmax int, h *Hessian, o GPTQOptions, sym []int8, fine *gptqFine) error {
 	if h.In != cols || len(h.Sum) != cols*cols {
 		return fmt.Errorf("GPTQ: Hessian is for %d inputs, matrix has %d columns", h.In, cols)
 	}
@@ -159,11 +163,15 @@ func gptq(w []float32, rows, cols int, scales []float32, qmax int, h *Hessian, o
 			col := wt[i*rows : (i+1)*rows]
 			d := U.Data[i*U.Stride+i]
 			e := errBlock[(i-i1)*rows : (i-i1+1)*rows]
-			for r := range rows {
-				s := float64(scales[r])
-				q := math.Max(-fq, math.Min(fq, math.RoundToEven(col[r]/s)))
-				qt[i*rows+r] = int8(q)
-				e[r] = (col[r] - q*s) / d
+			if fine != nil && fine.index[perm[i]] >= 0 {
+				fine.quantize(col, e, d, fine.index[perm[i]])
+			} else {
+				for r := range rows {
+					s := float64(scales[r])
+					q := math.Max(-fq, math.Min(fq, math.RoundToEven(col[r]/s)))
+					qt[i*rows+r] = int8(q)
+					e[r] = (col[r] - q*s) / d
+				}
 			}
 			for j := i + 1; j < i2; j++ {
 				f := U.Data[i*U.Stride+j]
@@ -191,6 +199,26 @@ func gptq(w []float32, rows, cols int, scales []float32, qmax int, h *Hessian, o
 		}
 	}
 	return nil
+}
+
+// gptqFine is AWQ-lite's finer grid for some columns of a GPTQ solve.
+type gptqFine struct {
+	p     *Protected
+	qmax  int
+	index []int // per column: its position among the protected columns, or -1
+}
+
+// quantize rounds one protected column (its values over the rows) on the
+// fine grid, storing symbols and the scaled error e.
+func (f *gptqFine) quantize(col, e []float64, d float64, j int) {
+	n := len(f.p.Symbols) / len(col)
+	fq := float64(f.qmax)
+	for r, v := range col {
+		s := float64(f.p.Scales[r])
+		q := math.Max(-fq, math.Min(fq, math.RoundToEven(v/s)))
+		f.p.Symbols[r*n+j] = int8(q)
+		e[r] = (v - q*s) / d
+	}
 }
 
 // WeightedError returns the Hessian-weighted squared error of an

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant/synthetic"
 )
 
 // correlatedHessian returns H = X^T X for n samples of in correlated
@@ -124,7 +125,7 @@ func TestHessianAddByHand(t *testing.T) {
 }
 
 func TestGPTQNeedsAHessian(t *testing.T) {
-	w, _ := SyntheticWeights("tiny", 1)
+	w, _ := synthetic.Weights("tiny", 1)
 	s, _ := SchemeByName("gptq-int6")
 	if _, err := Quantize(context.Background(), w, s, Options{}); err == nil {
 		t.Fatal("GPTQ without Hessians accepted")

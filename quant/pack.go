@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"math"
+	"slices"
 	"time"
 
 	"github.com/paramgolf/golf/quant/codec"
@@ -15,17 +15,57 @@ import (
 // each stream and keep the smallest.
 const AutoCodec = "auto"
 
+// Grouping says how int tensors are gathered into symbol streams.
+type Grouping uint8
+
+// Groupings.
+const (
+	// GroupTensor gives every int tensor its own stream.
+	GroupTensor Grouping = iota
+	// GroupClass puts the int tensors of one parameter class (all attention
+	// matrices, all MLP matrices, the embedding) into one stream, so a
+	// codec learns each role's statistics once (the record's per-group
+	// streams, §5.1).
+	GroupClass
+)
+
+// String returns "tensor" or "class".
+func (g Grouping) String() string {
+	if g == GroupClass {
+		return "class"
+	}
+	return "tensor"
+}
+
+// ParseGrouping parses "tensor" or "class".
+func ParseGrouping(s string) (Grouping, error) {
+	switch s {
+	case "tensor":
+		return GroupTensor, nil
+	case "class":
+		return GroupClass, nil
+	}
+	return 0, fmt.Errorf("unknown stream grouping %q (want tensor or class)", s)
+}
+
 // PackOptions adjusts Pack.
 type PackOptions struct {
 	// Codec is a codec name (see quant/codec) or AutoCodec ("" means auto).
 	Codec string
-	// Candidates are the codecs auto tries (nil: every registered codec).
+	// Candidates are the codecs auto tries (nil: every built-in codec,
+	// codec.BuiltinNames).
 	Candidates []string
 	// Layout is the symbol layout of int tensors (0 means LayoutRows).
 	Layout Layout
-	// AutoLayout makes auto also try the column-major layout of each 2-D
+	// AutoLayout makes Pack also try the column-major layout of each
 	// symbol stream and keep whichever codec and layout is smallest.
 	AutoLayout bool
+	// Group gathers int tensors into streams (default one per tensor).
+	Group Grouping
+	// SortRows stores every int matrix's rows in similarity order
+	// (SimilarityOrder, the record's greedy L1 sort) unless the tensor
+	// already carries a RowOrder; the order costs PermutationBytes(rows).
+	SortRows bool
 	// Workers bounds the streams compressed at once (0 = GOMAXPROCS).
 	Workers int
 }
@@ -34,9 +74,10 @@ type PackOptions struct {
 type StreamReport struct {
 	Stream
 	Layout Layout // symbol streams: the layout chosen
-	Name   string // the tensor's name, or the stream kind
+	Name   string // the tensor's name, the class of a group, or the stream kind
 	// Order0Bytes is, for a symbol stream, the order-0 entropy bound of its
-	// symbols in bytes (Order0Bits / 8 over one symbol per byte); 0 otherwise.
+	// symbols in bytes (Order0Bits / 8 of each tensor's symbols, summed); 0
+	// otherwise.
 	Order0Bytes float64
 }
 
@@ -45,12 +86,16 @@ type PackReport struct {
 	Scheme  string
 	Params  int // values over all tensors
 	Streams []StreamReport
-	// FileBytes = HeaderBytes + SymbolBytes + ScaleBytes + FloatBytes + 4 (checksum).
-	FileBytes, HeaderBytes              int
-	SymbolBytes, ScaleBytes, FloatBytes int
-	RawBytes                            int     // all streams before compression
-	Order0Bytes                         float64 // sum of the symbol streams' order-0 bounds
-	Seconds                             float64 // wall time of compression
+	// FileBytes = HeaderBytes + SymbolBytes + FP16Bytes + FP32Bytes +
+	// SideBytes + OrderBytes + 4 (checksum).
+	FileBytes, HeaderBytes int
+	SymbolBytes            int     // int tensors' symbols
+	FP16Bytes, FP32Bytes   int     // scales, float tensors, LQER and protected-group scales
+	SideBytes              int     // LQER codes and protected-group symbols
+	OrderBytes             int     // stored row orders
+	RawBytes               int     // all streams before compression
+	Order0Bytes            float64 // sum of the symbol streams' order-0 bounds
+	Seconds                float64 // wall time of compression
 }
 
 // BitsPerParam is FileBytes*8 / Params.
@@ -63,21 +108,22 @@ func (r *PackReport) BitsPerParam() float64 {
 
 type streamJob struct {
 	kind    StreamKind
-	tensor  int
+	tensors []int
 	name    string
 	layouts []Layout
 	raw     map[Layout][]byte
+	hint    map[Layout]codec.Hint
 	order0  float64
 	best    []byte
 	codec   string
 	layout  Layout
-	err     error
 }
 
-// Pack encodes q with its model configuration (JSON) into artifact bytes
-// (see the byte layout in artifact.go). Streams are compressed in parallel;
-// ctx cancels between streams.
-func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([]byte, *PackReport, error) {
+// Pack encodes q with its metadata into artifact bytes (see the byte layout
+// in artifact.go). When meta has a model, q's tensors must be exactly its
+// parameters, in order. Streams are compressed in parallel; ctx cancels
+// between streams. The output depends only on the inputs, never on timing.
+func Pack(ctx context.Context, meta Meta, q *Quantized, opts PackOptions) ([]byte, *PackReport, error) {
 	start := time.Now()
 	if opts.Layout == 0 {
 		opts.Layout = LayoutRows
@@ -89,7 +135,24 @@ func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([
 	if err := checkQuantized(q); err != nil {
 		return nil, nil, err
 	}
-	jobs, layouts := planStreams(q, opts)
+	metaJSON, err := encodeMeta(meta)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pack: metadata: %w", err)
+	}
+	if meta.HasModel() {
+		if err := checkModelTensors(meta.Model, q.Tensors); err != nil {
+			return nil, nil, fmt.Errorf("pack: tensors do not match the model config: %w", err)
+		}
+	}
+	if opts.SortRows {
+		if q, err = withRowOrders(ctx, q, opts.Workers); err != nil {
+			return nil, nil, err
+		}
+	}
+	jobs, layouts, err := planStreams(q, opts)
+	if err != nil {
+		return nil, nil, err
+	}
 	type task struct {
 		job    *streamJob
 		layout Layout
@@ -106,12 +169,8 @@ func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([
 	results := make([][]byte, len(tasks))
 	errs, ctxErr := forEach(ctx, len(tasks), opts.Workers, func(i int) error {
 		t := tasks[i]
-		hint := codec.Hint{RowLen: len(t.job.raw[t.layout]) / max(planeCountOf(t.job.kind), 1)}
-		if t.job.kind == StreamSymbols {
-			hint = symbolHint(&q.Tensors[t.job.tensor], t.layout)
-		}
 		var err error
-		results[i], err = t.codec.Compress(t.job.raw[t.layout], hint)
+		results[i], err = t.codec.Compress(t.job.raw[t.layout], t.job.hint[t.layout])
 		return err
 	})
 	if ctxErr != nil {
@@ -129,16 +188,16 @@ func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([
 	used := map[string]bool{}
 	var codecNames []string
 	for _, j := range jobs {
-		if j.kind == StreamSymbols {
-			layouts[j.tensor] = j.layout
+		for _, ti := range j.tensors {
+			layouts[ti] = layoutFor(&q.Tensors[ti], j.layout)
 		}
-		streams = append(streams, Stream{Kind: j.kind, Tensor: j.tensor, Codec: j.codec, Raw: len(j.raw[j.layout]), Size: len(j.best)})
+		streams = append(streams, Stream{Kind: j.kind, Tensors: j.tensors, Codec: j.codec, Raw: len(j.raw[j.layout]), Size: len(j.best)})
 		if !used[j.codec] {
 			used[j.codec] = true
 			codecNames = append(codecNames, j.codec)
 		}
 	}
-	table := encodeHeader(config, q, layouts, codecNames, streams)
+	table := encodeHeader(metaJSON, q, layouts, codecNames, streams)
 	out, err := wrapHeader(table)
 	if err != nil {
 		return nil, nil, err
@@ -153,10 +212,14 @@ func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([
 		case StreamSymbols:
 			rep.SymbolBytes += len(j.best)
 			rep.Order0Bytes += j.order0
-		case StreamScales16, StreamScales32:
-			rep.ScaleBytes += len(j.best)
-		default:
-			rep.FloatBytes += len(j.best)
+		case StreamFP16:
+			rep.FP16Bytes += len(j.best)
+		case StreamFP32:
+			rep.FP32Bytes += len(j.best)
+		case StreamSide:
+			rep.SideBytes += len(j.best)
+		case StreamRowOrders:
+			rep.OrderBytes += len(j.best)
 		}
 	}
 	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
@@ -166,6 +229,34 @@ func Pack(ctx context.Context, config []byte, q *Quantized, opts PackOptions) ([
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	return out, rep, nil
+}
+
+// SortRows sets the RowOrder of every int matrix of q that has none to its
+// similarity order (SimilarityOrder), in parallel; Pack with
+// PackOptions.SortRows does the same on a copy. Sorting once and packing
+// many times (as the benchmark does) saves the O(rows² cols) sort.
+func SortRows(ctx context.Context, q *Quantized, workers int) error {
+	errs, err := forEach(ctx, len(q.Tensors), workers, func(i int) error {
+		t := &q.Tensors[i]
+		if t.Format == FormatInt && len(t.Shape) == 2 && t.ScaleFormat == FormatFP16 && t.RowOrder == nil && t.Shape[0] > 1 {
+			t.RowOrder = SimilarityOrder(t.Symbols, t.Shape[0], t.Shape[1])
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sort rows: %w", err)
+	}
+	_ = errs
+	return nil
+}
+
+// withRowOrders returns q, or a shallow copy with row orders filled in.
+func withRowOrders(ctx context.Context, q *Quantized, workers int) (*Quantized, error) {
+	c := &Quantized{Scheme: q.Scheme, Tensors: slices.Clone(q.Tensors)}
+	if err := SortRows(ctx, c, workers); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // headerCodecs are the codecs tried on the header table (mostly tensor
@@ -193,13 +284,6 @@ func wrapHeader(table []byte) ([]byte, error) {
 	return append(out, best...), nil
 }
 
-func planeCountOf(k StreamKind) int {
-	if k == StreamSymbols {
-		return 1
-	}
-	return planeCount(k)
-}
-
 func packCandidates(opts PackOptions) ([]codec.Codec, error) {
 	name := opts.Codec
 	if name == "" {
@@ -209,7 +293,7 @@ func packCandidates(opts PackOptions) ([]codec.Codec, error) {
 	if name == AutoCodec {
 		names = opts.Candidates
 		if len(names) == 0 {
-			names = codec.Names()
+			names = codec.BuiltinNames()
 		}
 	}
 	var cs []codec.Codec
@@ -228,110 +312,95 @@ func checkQuantized(q *Quantized) error {
 	names := map[string]bool{}
 	for i := range q.Tensors {
 		t := &q.Tensors[i]
-		n := t.NumElements()
 		switch {
 		case t.Name == "" || len(t.Name) > maxNameLen || names[t.Name]:
 			return fmt.Errorf("pack: tensor %d: empty, too long or repeated name %q", i, t.Name)
 		case len(t.Shape) > maxRank:
 			return fmt.Errorf("pack: tensor %q: rank %d above %d", t.Name, len(t.Shape), maxRank)
+		case !t.Class.Valid():
+			return fmt.Errorf("pack: tensor %q: invalid class %d", t.Name, t.Class)
 		}
 		names[t.Name] = true
-		switch t.Format {
-		case FormatFP16, FormatFP32:
-			if len(t.Values) != n {
-				return fmt.Errorf("pack: tensor %q: %d values for shape %v", t.Name, len(t.Values), t.Shape)
-			}
-		case FormatInt:
-			rows := 1
-			if t.ScaleFormat == FormatFP16 {
-				if len(t.Shape) != 2 {
-					return fmt.Errorf("pack: tensor %q: per-row scales need a 2-D shape, have %v", t.Name, t.Shape)
-				}
-				rows = t.Shape[0]
-			}
-			if n == 0 {
-				rows = 0
-			}
-			if len(t.Symbols) != n || len(t.Scales) != rows || t.Bits < 2 || t.Bits > 8 {
-				return fmt.Errorf("pack: tensor %q: %d symbols, %d scales, %d bits for shape %v", t.Name, len(t.Symbols), len(t.Scales), t.Bits, t.Shape)
-			}
-			qmax := int8(1<<(t.Bits-1) - 1)
-			for _, s := range t.Symbols {
-				if s < -qmax || s > qmax {
-					return fmt.Errorf("pack: tensor %q: symbol %d outside ±%d", t.Name, s, qmax)
-				}
-			}
-			for _, s := range t.Scales {
-				if t.ScaleFormat == FormatFP16 && RoundFloat16(s) != s {
-					return fmt.Errorf("pack: tensor %q: scale %v is not an fp16 value", t.Name, s)
-				}
-				if !(s > 0) || math.IsInf(float64(s), 0) {
-					return fmt.Errorf("pack: tensor %q: scale %v is not positive and finite", t.Name, s)
-				}
-			}
-		default:
-			return fmt.Errorf("pack: tensor %q: unknown format %v", t.Name, t.Format)
-		}
-		if t.Format == FormatFP16 {
-			for _, v := range t.Values {
-				if RoundFloat16(v) != v {
-					return fmt.Errorf("pack: tensor %q: value %v is not an fp16 value", t.Name, v)
-				}
-			}
+		if err := t.validate(); err != nil {
+			return fmt.Errorf("pack: tensor %q: %w", t.Name, err)
 		}
 	}
 	return nil
 }
 
-// planStreams builds the raw streams of q.
-func planStreams(q *Quantized, opts PackOptions) ([]*streamJob, []Layout) {
+// layoutFor is the layout a tensor gets in a stream laid out as l: tensors
+// that are not matrices stay row-major under "cols".
+func layoutFor(t *QTensor, l Layout) Layout {
+	if l == LayoutCols && len(t.Shape) != 2 {
+		return LayoutRows
+	}
+	return l
+}
+
+// planStreams builds the raw streams of q and each int tensor's default
+// layout.
+func planStreams(q *Quantized, opts PackOptions) ([]*streamJob, []Layout, error) {
 	layouts := make([]Layout, len(q.Tensors))
-	var jobs []*streamJob
-	var s16, v16 []uint16
-	var s32, v32 []uint32
+	var groups [][]int
+	byClass := map[int]int{} // class -> group index
 	for i := range q.Tensors {
 		t := &q.Tensors[i]
-		switch t.Format {
-		case FormatFP16:
-			for _, v := range t.Values {
-				v16 = append(v16, uint16(ToFloat16(v)))
-			}
-		case FormatFP32:
-			for _, v := range t.Values {
-				v32 = append(v32, math.Float32bits(v))
-			}
-		case FormatInt:
-			l := opts.Layout
-			if l == LayoutCols && len(t.Shape) != 2 {
-				l = LayoutRows
-			}
-			j := &streamJob{kind: StreamSymbols, tensor: i, name: t.Name, layouts: []Layout{l}, raw: map[Layout][]byte{}}
-			if opts.AutoLayout && len(t.Shape) == 2 && l != LayoutCols {
-				j.layouts = append(j.layouts, LayoutCols)
-			}
-			for _, l := range j.layouts {
-				j.raw[l] = layoutSymbols(t, l)
-			}
-			j.order0 = codec.Order0Bits(layoutSymbols(t, LayoutRows)) / 8
-			layouts[i] = l
-			jobs = append(jobs, j)
-			for _, s := range t.Scales {
-				if t.ScaleFormat == FormatFP16 {
-					s16 = append(s16, uint16(ToFloat16(s)))
-				} else {
-					s32 = append(s32, math.Float32bits(s))
-				}
-			}
+		if t.Format != FormatInt {
+			continue
 		}
+		layouts[i] = layoutFor(t, opts.Layout)
+		if opts.Group == GroupClass {
+			g, ok := byClass[int(t.Class)]
+			if !ok {
+				g = len(groups)
+				byClass[int(t.Class)] = g
+				groups = append(groups, nil)
+			}
+			groups[g] = append(groups[g], i)
+		} else {
+			groups = append(groups, []int{i})
+		}
+	}
+	var jobs []*streamJob
+	for _, g := range groups {
+		name := q.Tensors[g[0]].Name
+		if opts.Group == GroupClass {
+			name = fmt.Sprintf("%s (%d tensors)", q.Tensors[g[0]].Class, len(g))
+		}
+		j := &streamJob{kind: StreamSymbols, tensors: g, name: name, layouts: []Layout{opts.Layout},
+			raw: map[Layout][]byte{}, hint: map[Layout]codec.Hint{}}
+		if opts.AutoLayout && opts.Layout != LayoutCols {
+			j.layouts = append(j.layouts, LayoutCols)
+		}
+		for _, l := range j.layouts {
+			ls := slices.Clone(layouts)
+			var raw []byte
+			for _, ti := range g {
+				ls[ti] = layoutFor(&q.Tensors[ti], l)
+				raw = append(raw, layoutSymbols(&q.Tensors[ti], ls[ti])...)
+			}
+			j.raw[l] = raw
+			j.hint[l] = symbolsHint(q, ls, g)
+		}
+		for _, ti := range g {
+			t := &q.Tensors[ti]
+			j.order0 += codec.Order0Bits(layoutSymbols(&QTensor{Symbols: t.Symbols, Bits: t.Bits, Shape: t.Shape}, LayoutRows)) / 8
+		}
+		jobs = append(jobs, j)
+	}
+	fp16, fp32, side, orders, err := remainders(q)
+	if err != nil {
+		return nil, nil, fmt.Errorf("pack: %w", err)
 	}
 	add := func(kind StreamKind, raw []byte) {
 		if len(raw) > 0 {
-			jobs = append(jobs, &streamJob{kind: kind, name: kind.String(), layouts: []Layout{0}, raw: map[Layout][]byte{0: raw}})
+			jobs = append(jobs, &streamJob{kind: kind, name: kind.String(), layouts: []Layout{0},
+				raw: map[Layout][]byte{0: raw}, hint: map[Layout]codec.Hint{0: remainderHint(kind, len(raw))}})
 		}
 	}
-	add(StreamScales16, plane16(s16))
-	add(StreamScales32, plane32(s32))
-	add(StreamValues16, plane16(v16))
-	add(StreamValues32, plane32(v32))
-	return jobs, layouts
+	add(StreamFP16, fp16)
+	add(StreamFP32, fp32)
+	add(StreamSide, side)
+	add(StreamRowOrders, orders)
+	return jobs, layouts, nil
 }

@@ -18,10 +18,15 @@ import (
 //
 // (Scales has one entry for a per-tensor scale). The product is a float32
 // multiply, as the reference's q.float() * s.float().
+//
+// A matrix may also carry AWQ-lite's high-precision column groups
+// (Protected, which replace those columns) and a low-rank error correction
+// (LQER, added last); see their types.
 type QTensor struct {
 	Name    string
 	Shape   []int
 	Class   model.Class
+	Init    model.Init // the parameter's initialiser, as the registry declares it
 	Format  Format
 	Bits    int       // symbol width (FormatInt)
 	Symbols []int8    // FormatInt: row-major symbols in [-QMax, QMax]
@@ -29,7 +34,13 @@ type QTensor struct {
 	// ScaleFormat is how Scales are stored: FormatFP16 (per row; every
 	// scale is then exactly representable in fp16) or FormatFP32.
 	ScaleFormat Format
-	Values      []float32 // FormatFP16/FP32: stored values (fp16-representable for FP16)
+	Values      []float32    // FormatFP16/FP32: stored values (fp16-representable for FP16)
+	Protected   *Protected   // FormatInt matrices: AWQ-lite column groups, or nil
+	LQER        *LQERFactors // FormatInt matrices: low-rank error correction, or nil
+	// RowOrder, when set, is the order the artifact stores the rows in
+	// (row i of the stored matrix is row RowOrder[i]; see SimilarityOrder):
+	// a storage choice that Dequantize ignores.
+	RowOrder []int
 }
 
 // NumElements returns the number of values of the tensor.
@@ -49,7 +60,7 @@ func numElements(shape []int) int {
 
 // Dequantize returns the float32 tensor the stored form represents.
 func (q *QTensor) Dequantize() model.Tensor {
-	t := model.Tensor{Name: q.Name, Shape: slices.Clone(q.Shape), Class: q.Class, Data: make([]float32, q.NumElements())}
+	t := model.Tensor{Name: q.Name, Shape: slices.Clone(q.Shape), Class: q.Class, Init: q.Init, Data: make([]float32, q.NumElements())}
 	if q.Format != FormatInt {
 		copy(t.Data, q.Values)
 		return t
@@ -64,6 +75,17 @@ func (q *QTensor) Dequantize() model.Tensor {
 		for c := range cols {
 			t.Data[r*cols+c] = float32(q.Symbols[r*cols+c]) * s
 		}
+	}
+	if p := q.Protected; p != nil {
+		cs := p.columns()
+		for r := range rows {
+			for j, c := range cs {
+				t.Data[r*cols+c] = float32(p.Symbols[r*len(cs)+j]) * p.Scales[r]
+			}
+		}
+	}
+	if q.LQER != nil {
+		q.LQER.apply(t.Data, rows, cols)
 	}
 	return t
 }
@@ -110,8 +132,12 @@ func Quantize(ctx context.Context, w model.Weights, s Scheme, opts Options) (*Qu
 		}
 		seen[t.Name] = true
 	}
+	var protect map[int][]int
+	if s.AWQ != nil {
+		protect = selectAWQ(awqCandidates(w, &s, &opts), *s.AWQ)
+	}
 	errs, ctxErr := forEach(ctx, len(w), opts.Workers, func(i int) error {
-		return quantizeOne(&out.Tensors[i], w[i], &s, &opts)
+		return quantizeOne(&out.Tensors[i], w[i], &s, &opts, protect[i])
 	})
 	if ctxErr != nil {
 		return nil, fmt.Errorf("quantize: %w", ctxErr)
@@ -121,10 +147,34 @@ func Quantize(ctx context.Context, w model.Weights, s Scheme, opts Options) (*Qu
 			return nil, err
 		}
 	}
+	if s.LQER != nil && s.LQER.TopK > 0 {
+		vals := make([][]float32, len(w))
+		for i := range w {
+			vals[i] = w[i].Data
+		}
+		if err := applyLQER(out, vals, *s.LQER); err != nil {
+			return nil, fmt.Errorf("quantize: %w", err)
+		}
+	}
 	return out, nil
 }
 
-func quantizeOne(q *QTensor, t model.Tensor, s *Scheme, opts *Options) error {
+// awqCandidates lists the matrices AWQ-lite may protect: GPTQ rules of
+// fewer bits than the protected groups', with a Hessian.
+func awqCandidates(w model.Weights, s *Scheme, opts *Options) []awqCandidate {
+	var cands []awqCandidate
+	for i, t := range w {
+		r := s.RuleFor(t.Shape, t.Class)
+		h := opts.Hessians[t.Name]
+		if !r.GPTQ || r.Format != FormatInt || r.PerTensor || len(t.Shape) != 2 || r.Bits >= s.AWQ.Bits || h == nil {
+			continue
+		}
+		cands = append(cands, awqCandidate{index: i, w: t.Data, rows: t.Shape[0], cols: t.Shape[1], h: h})
+	}
+	return cands
+}
+
+func quantizeOne(q *QTensor, t model.Tensor, s *Scheme, opts *Options, protect []int) error {
 	class := t.Class
 	if !class.Valid() {
 		return fmt.Errorf("quantize %s: no parameter class (weights must come from the model's registry: model.InitWeights, a checkpoint, or model.Annotate)", t.Name)
@@ -135,7 +185,7 @@ func quantizeOne(q *QTensor, t model.Tensor, s *Scheme, opts *Options) error {
 		}
 	}
 	r := s.RuleFor(t.Shape, class)
-	*q = QTensor{Name: t.Name, Shape: slices.Clone(t.Shape), Class: class, Format: r.Format}
+	*q = QTensor{Name: t.Name, Shape: slices.Clone(t.Shape), Class: class, Init: t.Init, Format: r.Format}
 	switch r.Format {
 	case FormatFP32:
 		q.Values = slices.Clone(t.Data)
@@ -174,11 +224,36 @@ func quantizeOne(q *QTensor, t model.Tensor, s *Scheme, opts *Options) error {
 		if !ok || h == nil {
 			return fmt.Errorf("quantize %s: GPTQ rule but no Hessian for this tensor", t.Name)
 		}
-		if err := gptq(t.Data, rows, cols, q.Scales, r.QMax(), h, s.GPTQ, q.Symbols); err != nil {
+		var hi *gptqFine
+		if len(protect) > 0 {
+			hi = newGPTQFine(t.Data, rows, cols, r, protect, s.AWQ)
+			q.Protected = hi.p
+		}
+		if err := gptq(t.Data, rows, cols, q.Scales, r.QMax(), h, s.GPTQ, q.Symbols, hi); err != nil {
 			return fmt.Errorf("quantize %s: %w", t.Name, err)
 		}
 	}
 	return nil
+}
+
+// newGPTQFine prepares AWQ-lite's protected groups of a matrix: their
+// columns and per-row scales (the rule's clip over the finer grid).
+func newGPTQFine(w []float32, rows, cols int, r Rule, starts []int, o *AWQOptions) *gptqFine {
+	p := &Protected{Size: o.GroupSize, Starts: starts, Bits: o.Bits, Scales: make([]float32, rows)}
+	p.Symbols = make([]int8, rows*len(starts)*o.GroupSize)
+	qmax := 1<<(o.Bits-1) - 1
+	for row := range rows {
+		clip := RowClip(w[row*cols:(row+1)*cols], r.Clip, r.Bits, FormatFP16)
+		_, p.Scales[row] = scaleFor(clip, qmax, r.ScaleFloor, FormatFP16)
+	}
+	f := &gptqFine{p: p, qmax: qmax, index: make([]int, cols)}
+	for c := range f.index {
+		f.index[c] = -1
+	}
+	for j, c := range p.columns() {
+		f.index[c] = j
+	}
+	return f
 }
 
 // RowClip returns the clip of one row (or a whole tensor) under c, before

@@ -7,12 +7,26 @@ import (
 	"testing"
 
 	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant/synthetic"
 )
+
+// relativeRMSE is sqrt(sum (a-b)^2 / sum a^2) over all tensors.
+func relativeRMSE(a, b model.Weights) float64 {
+	var num, den float64
+	for i := range a {
+		for j, v := range a[i].Data {
+			d := float64(v) - float64(b[i].Data[j])
+			num += d * d
+			den += float64(v) * float64(v)
+		}
+	}
+	return math.Sqrt(num / math.Max(den, 1e-300))
+}
 
 func randomMatrix(seed uint64, rows, cols int, studentT bool) []float32 {
 	rng := rand.New(rand.NewPCG(seed, 3))
 	w := make([]float32, rows*cols)
-	fillMatrix(w, rows, cols, rng)
+	synthetic.FillMatrix(w, rows, cols, rng)
 	if !studentT {
 		for i := range w {
 			w[i] = float32(0.05 * rng.NormFloat64())
@@ -137,7 +151,7 @@ func TestZeroRowAndOddInputs(t *testing.T) {
 }
 
 func TestSchemesRouteTensors(t *testing.T) {
-	w, err := SyntheticWeights("baseline", 1)
+	w, err := synthetic.Weights("baseline", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +200,7 @@ func TestSchemesRouteTensors(t *testing.T) {
 
 // Fewer bits never shrink the error: int4 < int5 < int6 < int8 in accuracy.
 func TestMoreBitsLessError(t *testing.T) {
-	w, _ := SyntheticWeights("tiny", 3)
+	w, _ := synthetic.Weights("tiny", 3)
 	prev := math.Inf(1)
 	for _, name := range []string{"int4-mse", "int5-mse", "int6-mse", "int8-mse"} {
 		s, _ := SchemeByName(name)

@@ -184,6 +184,12 @@ type Scheme struct {
 	// ByClass overrides the rule of a class (e.g. fewer bits for MLP).
 	ByClass map[model.Class]Rule
 	GPTQ    GPTQOptions
+	// LQER, when set, adds low-rank corrections of the largest
+	// quantization errors (see LQEROptions).
+	LQER *LQEROptions
+	// AWQ, when set, keeps the most salient input-column groups of the GPTQ
+	// matrices on a finer grid (see AWQOptions).
+	AWQ *AWQOptions
 }
 
 // RuleFor returns the rule for a tensor of the given shape and class.
@@ -236,6 +242,16 @@ func (s *Scheme) Validate() error {
 	}
 	if s.Small.Format == FormatInt || s.Control.Format == FormatInt {
 		return fmt.Errorf("scheme %q: small and control tensors must be kept as floats", s.Name)
+	}
+	if s.LQER != nil {
+		if err := s.LQER.Validate(); err != nil {
+			return fmt.Errorf("scheme %q: %w", s.Name, err)
+		}
+	}
+	if s.AWQ != nil {
+		if err := s.AWQ.Validate(); err != nil {
+			return fmt.Errorf("scheme %q: %w", s.Name, err)
+		}
 	}
 	return nil
 }
@@ -321,6 +337,17 @@ func Schemes() []Scheme {
 	gptq8e.GPTQ = true
 	mixed := base("int5mlp-int6", "int5 MLP and int6 attention matrices (MSE clip), int8 embedding", intRule(6, mse), intRule(8, mse))
 	mixed.ByClass = map[model.Class]Rule{model.MLP: intRule(5, mse)}
+	// The record's rules on every matrix of 1,024 values or more: its
+	// 65,536-value passthrough keeps a small model's matrices in fp16.
+	recordAll := Record()
+	recordAll.Name = "record-all"
+	recordAll.Description = "the record's per-class GPTQ rules and LQER on every tensor of 1,024 values or more"
+	recordAll.KeepMaxElements = ownKeepMax
+	awq := DefaultAWQ()
+	recordAWQ := Record()
+	recordAWQ.Name = "record-awq"
+	recordAWQ.Description = "the record plus AWQ-lite: the most salient group of 64 input columns at int8 (PR #1908)"
+	recordAWQ.AWQ = &awq
 	return []Scheme{
 		Reference(),
 		base("int8-mse", "int8 per row, MSE-optimal clip", intRule(8, mse), intRule(8, mse)),
@@ -331,6 +358,44 @@ func Schemes() []Scheme {
 		base("int5-mse", "int5 matrices, int8 embedding, MSE-optimal clips", intRule(5, mse), intRule(8, mse)),
 		base("int4-mse", "int4 matrices, int8 embedding, MSE-optimal clips", intRule(4, mse), intRule(8, mse)),
 		base("gptq-int6", "GPTQ int6 matrices at 12.85 std, GPTQ int8 embedding at 20 std", gptq6, gptq8e),
+		Record(),
+		recordAll,
+		recordAWQ,
+	}
+}
+
+// Record returns the final record's scheme (PR #2135, record-stack.md
+// §4.2-4.3): GPTQ (dead columns, 1 % damping, act-order, blocks of 128) at
+// per-row SD clips k·std/qmax in fp16 per class — attention int6 at
+// k = 13.0, MLP int6 at 11.5, the tied embedding int7 at 14.0, other
+// matrices (an untied head) int6 at 12.85 — every tensor of at most 65,536
+// values (and every control parameter) passed through as fp16, and LQER on
+// the 3 largest errors (rank 4, asymmetric int2/int4, groups of 32).
+// Lookup tables (BigramHash, value embeddings) have no input Hessian: int7
+// at 14 std by rounding.
+func Record() Scheme {
+	gptq := func(bits int, k float64) Rule {
+		r := intRule(bits, std(k))
+		r.GPTQ = true
+		return r
+	}
+	lq := RecordLQER()
+	return Scheme{
+		Name:            "record",
+		Description:     "the record (PR #2135): GPTQ int6 attention 13 std, MLP 11.5 std, int7 embedding 14 std, fp16 <= 65,536 values, LQER top 3",
+		KeepMaxElements: 65536,
+		Small:           fp16Rule(),
+		Control:         fp16Rule(),
+		Matrix:          gptq(6, 12.85),
+		Embedding:       gptq(7, 14),
+		Other:           fp16Rule(),
+		ByClass: map[model.Class]Rule{
+			model.Attention: gptq(6, 13),
+			model.MLP:       gptq(6, 11.5),
+			model.Table:     intRule(7, std(14)),
+		},
+		GPTQ: DefaultGPTQ(),
+		LQER: &lq,
 	}
 }
 

@@ -60,6 +60,15 @@ type Options struct {
 
 	Log      io.Writer // the key:value log lines (also written to OutDir/train.log); nil: discard
 	Progress io.Writer // periodic progress lines; nil: none
+
+	// AfterTraining, when set, runs when the training loop ends, with the
+	// run's model config, its final weights (the EMA when there is one),
+	// the training shards' folder and the end of the wall-clock budget
+	// (zero without a cap): GPTQ calibration inside the budget (see
+	// Settings.GPTQReserveSeconds). Its line is logged, and the time it took
+	// is recorded as a read of training data (Result.DataReads) right after
+	// the timed training.
+	AfterTraining func(ctx context.Context, backend backends.Backend, cfg model.Config, w model.Weights, dataDir string, deadline time.Time) (logLine string, err error)
 }
 
 // Result summarises a run; it is also written to OutDir/results.json.
@@ -283,6 +292,24 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var afterMs float64
+	if o.AfterTraining != nil {
+		start := time.Now()
+		w, err := r.tr.Weights()
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		var deadline time.Time
+		if r.s.MaxSeconds > 0 {
+			deadline = time.Now().Add(time.Duration(r.s.MaxSeconds*float64(time.Second)) - r.trainTime)
+		}
+		line, err := o.AfterTraining(ctx, r.backend, r.cfg, w, r.dataDir, deadline)
+		if err != nil {
+			return nil, fmt.Errorf("train: after training: %w", err)
+		}
+		afterMs = ms(time.Since(start))
+		r.logf("%s", line)
+	}
 	final := r.history.Val[len(r.history.Val)-1]
 	res := &Result{
 		Preset: r.s.Preset, Backend: r.desc, Params: r.cfg.NumParams(), Steps: r.step, Tokens: r.tokens,
@@ -292,6 +319,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		Checkpoint: filepath.Join(o.OutDir, "checkpoint"), Settings: r.s, Model: r.cfg, History: r.history,
 	}
 	res.DataReads = []DataRead{{What: "training", StartMs: 0, EndMs: res.TrainTimeMs}}
+	if o.AfterTraining != nil {
+		res.DataReads = append(res.DataReads, DataRead{What: "after_training (GPTQ calibration)", StartMs: res.TrainTimeMs, EndMs: res.TrainTimeMs + afterMs})
+	}
 	res.EMA = r.raw != nil
 	if r.step > 0 {
 		res.StepAvgMs = res.TrainTimeMs / float64(r.step)
@@ -367,7 +397,7 @@ func (r *runner) setup(ctx context.Context) error {
 	r.seqLen, r.seqChangeStep = r.s.seqLenAt(0), -1
 	tcfg := r.cfg // the trainer's graph; checkpoints keep r.cfg, without QAT
 	if r.s.QATBits > 0 {
-		tcfg.QAT = &model.QATConfig{Bits: r.s.QATBits, ClipStd: r.s.QATClipStd}
+		tcfg.QAT = &model.QATConfig{Bits: r.s.QATBits, ClipStd: r.s.QATClipStd, ByClass: r.s.QATByClass}
 	}
 	unlooped := r.cfg.NumLoops > 0 && r.s.LoopStartFrac > 0
 	if r.tr, err = NewTrainer(r.backend, tcfg, r.s.Optimizer, TrainerOptions{AccumSteps: r.accum, Seed: r.s.Seed,
@@ -721,7 +751,11 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 				return "", fmt.Errorf("train: %w", err)
 			}
 			r.qatOn = true
-			r.logf("qat:on bits:%d clip_std:%g step:%d", r.s.QATBits, r.s.QATClipStd, r.step)
+			scheme := ""
+			if r.s.QATScheme != "" {
+				scheme = " scheme:" + r.s.QATScheme
+			}
+			r.logf("qat:on bits:%d clip_std:%g%s step:%d", r.s.QATBits, r.s.QATClipStd, scheme, r.step)
 		}
 		micro, err := r.nextStep()
 		if err != nil {

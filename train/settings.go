@@ -46,6 +46,18 @@ type Settings struct {
 	QATBits    int     `json:"qat_bits,omitempty"`
 	QATClipStd float64 `json:"qat_clip_std,omitempty"`
 	QATStart   float64 `json:"qat_start,omitempty"`
+	// QATByClass gives a matrix class its own QAT bits and clip, and
+	// QATScheme names the quantization scheme they all came from
+	// (quant.QATFor: --qat-scheme record), so training sees the export's grid.
+	QATByClass map[model.Class]model.QATRule `json:"qat_by_class,omitempty"`
+	QATScheme  string                        `json:"qat_scheme,omitempty"`
+
+	// GPTQReserveSeconds ends training this long before MaxSeconds, so that
+	// GPTQ calibration (Options.AfterTraining) runs inside the wall-clock
+	// budget, as the rules require (the record reserved 0.5 s and its
+	// calibration ran 6.9 s over; #1868 reserved 8 s). The wall-clock
+	// schedule spans MaxSeconds - GPTQReserveSeconds.
+	GPTQReserveSeconds float64 `json:"gptq_reserve_seconds,omitempty"`
 
 	Seed      int64           `json:"seed"`
 	Optimizer OptimizerConfig `json:"optimizer"`
@@ -116,7 +128,10 @@ func (s Settings) Schedule() Schedule {
 }
 
 func (s Settings) maxTime() time.Duration {
-	return time.Duration(s.MaxSeconds * float64(time.Second))
+	if s.MaxSeconds <= 0 {
+		return 0
+	}
+	return time.Duration((s.MaxSeconds - s.GPTQReserveSeconds) * float64(time.Second))
 }
 
 // stopStep is the step count at which this invocation stops.
@@ -150,6 +165,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("settings: qat-clip-std must not be negative and qat-start must be in [0, 1), got %g and %g", s.QATClipStd, s.QATStart)
 	case s.WarmdownFrac < 0 || s.WarmdownFrac > 1 || s.MinLR < 0 || s.MinLR > 1:
 		return fmt.Errorf("settings: warmdown_frac %g and min_lr %g must be in [0, 1]", s.WarmdownFrac, s.MinLR)
+	case s.GPTQReserveSeconds < 0 || (s.MaxSeconds > 0 && s.GPTQReserveSeconds >= s.MaxSeconds):
+		return fmt.Errorf("settings: gptq-reserve-seconds %g must be in [0, max-seconds %g)", s.GPTQReserveSeconds, s.MaxSeconds)
 	case s.EMADecay < 0 || s.EMADecay >= 1:
 		return fmt.Errorf("settings: ema_decay %g must be in [0, 1)", s.EMADecay)
 	case s.LoopStartFrac < 0 || s.LoopStartFrac >= 1:

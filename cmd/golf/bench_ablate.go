@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -178,18 +177,10 @@ func artifactBytes(ctx context.Context, scheme *quant.Scheme) func(model.Config,
 		if err != nil {
 			return 0, err
 		}
-		q, err := quant.Quantize(ctx, ck.Weights, *scheme, quant.Options{})
+		p, err := quant.PackModel(ctx, quant.Meta{Model: cfg}, ck.Weights, *scheme, quant.Options{}, quant.PackOptions{Codec: "auto"})
 		if err != nil {
 			return 0, err
 		}
-		meta, err := json.Marshal(cfg)
-		if err != nil {
-			return 0, err
-		}
-		data, _, err := quant.Pack(ctx, meta, q, quant.PackOptions{Codec: "auto"})
-		if err != nil {
-			return 0, err
-		}
-		return int64(len(data)), nil
+		return int64(len(p.Bytes)), nil
 	}
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	golf "github.com/paramgolf/golf"
 	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/internal/compute"
+	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/bench"
 	"github.com/paramgolf/golf/quant/codec"
 	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
@@ -18,7 +22,7 @@ import (
 func init() {
 	register(&command{
 		name:    "bench compress",
-		summary: "compare quantization schemes and codecs: bytes, bits/param, speed, val_bpb cost",
+		summary: "compare quantization schemes and codecs (and installed zstd, brotli, xz, lrzip, zpaq): bytes, bits/param, speed, val_bpb cost",
 		run:     runBenchCompress,
 	})
 }
@@ -26,16 +30,20 @@ func init() {
 func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "bench compress", "")
 	ckpt := fs.String("checkpoint", "", "checkpoint directory (adds the post-round-trip val_bpb delta)")
-	synthetic := fs.String("synthetic", "", "synthetic weights of a preset: baseline or tiny (default tiny without --checkpoint)")
-	dataDir := fs.String("data", "", "shard directory with fineweb_val_*.bin for the val_bpb column; default: the embedded corpus")
-	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the embedded sp1024)")
+	synthetic := fs.String("synthetic", "", "synthetic weights of a model preset, e.g. tiny or record (default tiny without --checkpoint)")
+	dataDir := fs.String("data", "", "shard directory with fineweb_val_*.bin for the val_bpb column; default: the run's, else the embedded corpus")
+	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the run's, else the embedded sp1024)")
 	valTokens := fs.Int("val-tokens", -1, "cap on validation tokens; 0 = all (default: the run's)")
-	backendSpec := fs.String("backend", "", "compute backend for evaluation: go, cuda, or a gomlx spec")
+	backendSpec := fs.String("backend", "", "compute backend for evaluation and calibration: go, cuda, or a gomlx spec")
 	schemes := fs.String("schemes", "", "comma-separated scheme names (default: all; GPTQ ones with a checkpoint or --hessians)")
-	codecs := fs.String("codecs", strings.Join(quant.DefaultBenchCodecs, ","), "comma-separated codecs (auto = smallest per stream)")
-	layouts := fs.String("layouts", "rows", "comma-separated symbol layouts: rows, cols, packed")
-	outf := addOutputFlags(fs)
+	codecs := fs.String("codecs", strings.Join(bench.DefaultCodecs, ","), "comma-separated golf codecs (auto = smallest per stream)")
+	externals := fs.Bool("externals", true, "add every installed reference compressor as a column ("+strings.Join(bench.GeneralPurpose, ", ")+"); --codecs may name them one by one")
+	packings := fs.String("packings", "rows", "comma-separated packings: LAYOUT[/class][/sorted], e.g. rows,cols/class,cols/class/sorted")
+	asJSON := fs.Bool("json", false, "print the result as JSON to stdout instead of the tables")
+	jsonOut := fs.String("json-out", "", "also write the result as JSON to this file")
 	pngPath := fs.String("png", "", "plot model bytes against val_bpb delta (or weight error) to this PNG")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	workers := fs.Int("workers", 0, "streams compressed at once (0 = all cores)")
 	hess := addHessianFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -46,7 +54,11 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	if *ckpt == "" && *synthetic == "" {
 		*synthetic = "tiny"
 	}
-	cfg := quant.BenchConfig{Progress: outf.progress(env)}
+	log := env.stderr
+	if *quiet {
+		log = io.Discard
+	}
+	cfg := bench.Config{Progress: log, Workers: *workers}
 	for _, name := range splitList(*schemes) {
 		s, err := quant.SchemeByName(name)
 		if err != nil {
@@ -54,6 +66,9 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		cfg.Schemes = append(cfg.Schemes, s)
 	}
+	// The installed external compressors are registered first, so --codecs
+	// may name them too (e.g. --codecs cm,lrzip-z9 --externals=false).
+	extNames, notes := bench.RegisterExternals()
 	for _, name := range splitList(*codecs) {
 		if name != quant.AutoCodec {
 			if _, err := codec.ByName(name); err != nil {
@@ -62,15 +77,27 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		cfg.Codecs = append(cfg.Codecs, name)
 	}
-	for _, name := range splitList(*layouts) {
-		l, err := quant.ParseLayout(name)
+	if *externals {
+		for _, n := range extNames {
+			if !slices.Contains(cfg.Codecs, n) {
+				cfg.Codecs = append(cfg.Codecs, n)
+			}
+		}
+		cfg.Notes = append(cfg.Notes, notes...)
+	}
+	for _, name := range splitList(*packings) {
+		p, err := bench.ParsePacking(name)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		cfg.Layouts = append(cfg.Layouts, l)
+		cfg.Packings = append(cfg.Packings, p)
 	}
 	src, err := loadPackSource(*ckpt, *synthetic)
 	if err != nil {
+		return err
+	}
+	cfg.Meta = src.meta
+	if cfg.Code, err = quant.MeasureCode(golf.Source()); err != nil {
 		return err
 	}
 	needGPTQ := false
@@ -81,7 +108,9 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		if *dataDir != "" {
 			return fmt.Errorf("%w: --data needs --checkpoint (synthetic weights have no val_bpb)", errUsage)
 		}
-		if cfg.Options.Hessians, err = hess.load(ctx, env.stderr, needGPTQ, nil, "", *backendSpec); err != nil {
+		// Synthetic weights get synthetic Hessians, so GPTQ schemes run too.
+		needGPTQ = needGPTQ || len(cfg.Schemes) == 0
+		if cfg.Options.Hessians, err = src.hessians(ctx, &cliEnv{stderr: log}, hess, "", *backendSpec, needGPTQ); err != nil {
 			return err
 		}
 	} else {
@@ -95,31 +124,49 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		// With a checkpoint the default scheme list includes GPTQ: calibrate.
 		needGPTQ = needGPTQ || len(cfg.Schemes) == 0
-		if cfg.Options.Hessians, err = hess.load(ctx, env.stderr, needGPTQ, src.run, dir, *backendSpec); err != nil {
+		if cfg.Options.Hessians, err = hess.load(ctx, log, needGPTQ, src.run, dir, *backendSpec); err != nil {
 			return err
 		}
 	}
-	res, err := quant.Bench(ctx, src.weights, cfg)
+	res, err := bench.Run(ctx, src.weights, cfg)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		if err := report.WriteJSON(env.stdout, res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(env.stdout, "golf bench compress: %s\n", src.name)
+		if *ckpt == "" {
+			fmt.Fprintln(env.stdout, "synthetic weights: sizes show how schemes and codecs rank, not what a trained model weighs; no val_bpb")
+		}
+		for _, n := range res.Notes {
+			fmt.Fprintln(env.stdout, "note:", n)
+		}
+		if err := res.Table().Print(env.stdout); err != nil {
+			return err
+		}
+		if len(res.Targets()) > 0 {
+			if err := res.TargetTable().Print(env.stdout); err != nil {
+				return err
+			}
+		}
 	}
 	if *pngPath != "" {
 		if err := res.SavePNG(*pngPath); err != nil {
 			return err
 		}
 	}
-	return outf.emit(env, res, func(w io.Writer) error {
-		fmt.Fprintf(w, "golf bench compress: %s\n", src.name)
-		if *ckpt == "" {
-			fmt.Fprintln(w, "synthetic weights: sizes show how schemes and codecs rank, not what a trained model weighs; no val_bpb")
-		}
-		return res.Table().Print(w)
-	})
+	if *jsonOut != "" {
+		return report.SaveJSON(*jsonOut, res)
+	}
+	return nil
 }
 
 // benchEvalFunc returns a function that scores weights of the run's model
 // on the validation shards in dir, as golf eval does.
-func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpec string, valTokens int) (quant.EvalFunc, error) {
+func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpec string, valTokens int) (bench.EvalFunc, error) {
 	s := run.settings
 	opts := train.EvalOptions{SeqLen: s.SeqLen, Stride: s.EvalStride}
 	if opts.SeqLen <= 0 {

@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
 
 	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/internal/compute"
@@ -83,14 +86,53 @@ func calibrate(ctx context.Context, log io.Writer, cfg model.Config, w model.Wei
 	}
 	defer loader.Close()
 	n = max(n/seqLen, 1) * seqLen
-	inputs, _, err := loader.Next(n, seqLen, 1)
-	if err != nil {
-		return nil, fmt.Errorf("calibration data %s: %w", dataDir, err)
-	}
 	backend, desc, err := compute.Open(backendSpec)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "calibration: GPTQ Hessians from %d training tokens of %s on %s\n", n, dataDir, desc)
-	return quant.CollectHessians(ctx, backend, cfg, w, inputs, seqLen, max(8192/seqLen, 1))
+	hs, rep, err := quant.Calibrate(ctx, backend, cfg, w, quant.LoaderSource{Loader: loader},
+		quant.CalibrateOptions{SeqLen: seqLen, BatchRows: max(8192/seqLen, 1), MaxTokens: n})
+	if err != nil {
+		return nil, fmt.Errorf("calibration data %s: %w", dataDir, err)
+	}
+	fmt.Fprintf(log, "calibration: %d tokens in %d batches, %.1fs\n", rep.Tokens, rep.Batches, rep.Seconds)
+	return hs, nil
+}
+
+// runHessiansFile is where golf train --gptq-reserve-seconds saves the
+// Hessians it collected inside the training budget, in the run's folder
+// (next to checkpoint/); golf pack uses them by default.
+const runHessiansFile = "gptq_hessians.bin"
+
+// gptqCalibration returns the training run's after-training step: GPTQ
+// Hessians from the final weights over the run's training shards (as many
+// tokens as 32 optimizer steps read, the record's GPTQ_CALIBRATION_BATCHES,
+// or fewer if the budget ends first), saved to path.
+func gptqCalibration(s train.Settings, path string) func(context.Context, backends.Backend, model.Config, model.Weights, string, time.Time) (string, error) {
+	return func(ctx context.Context, backend backends.Backend, cfg model.Config, w model.Weights, dataDir string, deadline time.Time) (string, error) {
+		files, err := data.TrainFiles(dataDir)
+		if err != nil {
+			return "", fmt.Errorf("calibration data: %w", err)
+		}
+		loader, err := data.NewLoader(files, 0, 1)
+		if err != nil {
+			return "", err
+		}
+		defer loader.Close()
+		hs, rep, err := quant.Calibrate(ctx, backend, cfg, w, quant.LoaderSource{Loader: loader}, quant.CalibrateOptions{
+			SeqLen: s.SeqLen, BatchRows: max(8192/s.SeqLen, 1), MaxTokens: 32 * s.BatchTokens, Deadline: deadline})
+		if err != nil {
+			return "", err
+		}
+		var names []string
+		for _, p := range cfg.Params() {
+			names = append(names, p.Name)
+		}
+		if err := train.WriteTensors(path, quant.HessianTensors(hs, names)); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("gptq:calibration tokens:%d batches:%d time:%.2fs budget_left:%.2fs inside_budget:%v stopped_early:%v hessians:%s",
+			rep.Tokens, rep.Batches, rep.Seconds, rep.SecondsLeft, rep.InsideBudget, rep.StoppedEarly, path), nil
+	}
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/codec"
 	"github.com/paramgolf/golf/train"
 )
 
@@ -27,67 +26,61 @@ func init() {
 	})
 }
 
-// artifactMeta is the configuration golf pack stores in an artifact: the
-// model config, and the run settings evaluation needs, so that
-// `golf eval --artifact` works from the artifact alone.
-type artifactMeta struct {
-	Model    json.RawMessage `json:"model"`
-	Settings evalSettings    `json:"settings"`
-}
-
-// evalSettings are the training settings that evaluation defaults come from.
-type evalSettings struct {
-	Preset          string `json:"preset,omitempty"`
-	SeqLen          int    `json:"seq_len"`
-	EvalStride      int    `json:"eval_stride,omitempty"`
-	EvalBatchTokens int    `json:"eval_batch_tokens,omitempty"`
-	ValTokens       int    `json:"val_tokens,omitempty"`
-}
-
-// packSource is what golf pack quantizes: weights with their stored config.
+// packSource is what golf pack quantizes: weights with the metadata the
+// artifact stores (model config, evaluation settings).
 type packSource struct {
 	name    string
 	weights model.Weights
-	meta    []byte      // artifact config JSON
+	meta    quant.Meta
 	run     *evalSource // the checkpoint's model, settings and data; nil for synthetic weights
+	// syntheticHessians, for synthetic weights, gives GPTQ made-up
+	// Hessians when no --hessians file is given.
+	syntheticHessians func() (map[string]*quant.Hessian, error)
 }
+
+// syntheticSource builds a packSource of synthetic weights; it is set by
+// pack_synthetic.go, which is tooling (not counted as code).
+var syntheticSource func(preset string) (*packSource, error)
 
 func loadPackSource(checkpoint, synthetic string) (*packSource, error) {
 	switch {
 	case checkpoint != "" && synthetic != "":
 		return nil, fmt.Errorf("%w: give --checkpoint or --synthetic, not both", errUsage)
 	case synthetic != "":
-		w, err := quant.SyntheticWeights(synthetic, 1)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		if syntheticSource == nil {
+			return nil, fmt.Errorf("%w: this build has no synthetic weights", errUsage)
 		}
-		meta, _ := json.Marshal(map[string]string{"synthetic": synthetic})
-		return &packSource{name: "synthetic " + synthetic, weights: w, meta: meta}, nil
+		return syntheticSource(synthetic)
 	case checkpoint == "":
-		return nil, fmt.Errorf("%w: need --checkpoint DIR (or --synthetic baseline|tiny)", errUsage)
+		return nil, fmt.Errorf("%w: need --checkpoint DIR (or --synthetic PRESET)", errUsage)
 	}
 	run, err := loadCheckpointSource(checkpoint)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := json.Marshal(run.cfg)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: encode config: %w", checkpoint, err)
-	}
-	s := run.settings
-	meta, err := json.Marshal(artifactMeta{Model: cfg, Settings: evalSettings{
-		Preset: s.Preset, SeqLen: s.SeqLen, EvalStride: s.EvalStride, EvalBatchTokens: s.EvalBatchTokens, ValTokens: s.ValTokens,
-	}})
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: encode artifact config: %w", checkpoint, err)
-	}
-	return &packSource{name: checkpoint, weights: run.weights, meta: meta, run: run}, nil
+	return &packSource{name: checkpoint, weights: run.weights, meta: artifactMeta(run.cfg, run.settings, "checkpoint "+checkpoint), run: run}, nil
+}
+
+// artifactMeta is the metadata golf pack stores for a model trained with
+// settings s.
+func artifactMeta(cfg model.Config, s train.Settings, source string) quant.Meta {
+	return golf.SettingsMeta(cfg, s, source)
 }
 
 // hessians returns GPTQ's Hessians for this source (see hessianFlags.load);
 // calibration reads the run's training shards, or dataDir.
 func (p *packSource) hessians(ctx context.Context, env *cliEnv, h hessianFlags, dataDir, backendSpec string, need bool) (map[string]*quant.Hessian, error) {
+	if p.run == nil && need && *h.path == "" && p.syntheticHessians != nil {
+		fmt.Fprintln(env.stderr, "calibration: synthetic weights, synthetic GPTQ Hessians")
+		return p.syntheticHessians()
+	}
 	if p.run == nil || !need || *h.path != "" {
+		return h.load(ctx, env.stderr, need, p.run, "", backendSpec)
+	}
+	// The run's own Hessians, collected inside its training budget.
+	if runFile := filepath.Join(filepath.Dir(filepath.Clean(p.run.dir)), runHessiansFile); *h.calibrate > 0 && isFile(runFile) {
+		fmt.Fprintf(env.stderr, "calibration: the run's GPTQ Hessians from %s (collected inside its training budget)\n", runFile)
+		*h.path = runFile
 		return h.load(ctx, env.stderr, need, p.run, "", backendSpec)
 	}
 	_, check, err := evalData(ctx, "", dataDir, p.run)
@@ -99,34 +92,18 @@ func (p *packSource) hessians(ctx context.Context, env *cliEnv, h hessianFlags, 
 }
 
 // loadArtifactSource reads an artifact for evaluation: its model config,
-// dequantized weights (checked against the config's parameters) and the
-// evaluation settings golf pack stored with them.
+// dequantized weights (the config's parameters, with classes and
+// initialisers) and the evaluation settings golf pack stored with them.
 func loadArtifactSource(path string) (*evalSource, error) {
 	a, err := quant.ReadArtifact(path)
 	if err != nil {
 		return nil, err
 	}
-	var meta artifactMeta
-	dec := json.NewDecoder(bytes.NewReader(a.Config))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&meta); err != nil || len(meta.Model) == 0 {
-		return nil, fmt.Errorf("artifact %s: config is not a golf pack model config (was it packed from --synthetic weights?): %v", path, err)
-	}
-	var cfg model.Config
-	dec = json.NewDecoder(bytes.NewReader(meta.Model))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("artifact %s: model config: %w", path, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("artifact %s: model config: %w", path, err)
-	}
-	w := a.Weights()
-	if err := model.CheckOrderedWeights(cfg, w); err != nil {
+	cfg, w, err := a.Model()
+	if err != nil {
 		return nil, fmt.Errorf("artifact %s: %w", path, err)
 	}
-	model.Annotate(cfg, w)
-	st := meta.Settings
+	st := a.Meta.Settings
 	return &evalSource{name: path, cfg: cfg, weights: w, settings: train.Settings{
 		Preset: st.Preset, SeqLen: st.SeqLen, EvalStride: st.EvalStride, EvalBatchTokens: st.EvalBatchTokens, ValTokens: st.ValTokens,
 	}}, nil
@@ -147,8 +124,10 @@ type packResult struct {
 type payloadSummary struct {
 	HeaderBytes  int     `json:"header_bytes"`
 	SymbolBytes  int     `json:"symbol_bytes"`
-	ScaleBytes   int     `json:"scale_bytes"`
-	FloatBytes   int     `json:"float_bytes"`
+	FP16Bytes    int     `json:"fp16_remainder_bytes"`
+	FP32Bytes    int     `json:"fp32_remainder_bytes"`
+	SideBytes    int     `json:"side_symbol_bytes"`
+	OrderBytes   int     `json:"row_order_bytes"`
 	Order0Bytes  float64 `json:"symbols_order0_bound_bytes"`
 	BitsPerParam float64 `json:"bits_per_param"`
 	Seconds      float64 `json:"seconds"`
@@ -163,18 +142,47 @@ type streamSummary struct {
 	Bytes  int    `json:"bytes"`
 }
 
+// packFlags are the packing options golf pack and golf bench compress share.
+type packFlags struct {
+	layout, group *string
+	sortRows      *bool
+}
+
+func addPackFlags(fs interface {
+	String(name, value, usage string) *string
+	Bool(name string, value bool, usage string) *bool
+}) packFlags {
+	return packFlags{
+		layout:   fs.String("layout", "rows", "symbol layout: rows, cols (transposed) or packed"),
+		group:    fs.String("group", "tensor", "symbol streams: tensor (one per int tensor) or class (one per parameter class, the record's per-group streams)"),
+		sortRows: fs.Bool("sort-rows", false, "store each matrix's rows in greedy similarity order (the record's L1 sort; costs log2(rows!) bits per matrix)"),
+	}
+}
+
+func (f packFlags) options(codecName string) (quant.PackOptions, error) {
+	layout, err := quant.ParseLayout(*f.layout)
+	if err != nil {
+		return quant.PackOptions{}, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	group, err := quant.ParseGrouping(*f.group)
+	if err != nil {
+		return quant.PackOptions{}, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return quant.PackOptions{Codec: codecName, Layout: layout, Group: group, SortRows: *f.sortRows}, nil
+}
+
 func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "pack", "")
 	ckpt := fs.String("checkpoint", "", "checkpoint directory written by golf train")
-	synthetic := fs.String("synthetic", "", "pack synthetic weights of a preset (baseline or tiny) instead of a checkpoint")
-	schemeName := fs.String("scheme", "int6-sd", "quantization scheme (golf bench compress lists them; int8-ref is the challenge reference)")
+	synthetic := fs.String("synthetic", "", "pack synthetic weights of a model preset (e.g. record) instead of a checkpoint")
+	schemeName := fs.String("scheme", "int6-sd", "quantization scheme (golf bench compress lists them; record is PR #2135's, int8-ref the challenge reference)")
 	codecName := fs.String("codec", quant.AutoCodec, "codec for every stream, or auto: the smallest per stream")
-	layoutName := fs.String("layout", "rows", "symbol layout: rows, cols or packed")
-	autoLayout := fs.Bool("auto-layout", false, "with --codec auto, also try column-major symbols per tensor")
+	pf := addPackFlags(fs)
+	autoLayout := fs.Bool("auto-layout", false, "with --codec auto, also try column-major symbols per stream")
 	out := fs.String("out", "", "artifact path (default: model.golf in the checkpoint directory, or synthetic-PRESET.golf)")
 	allowOver := fs.Bool("allow-over-budget", false, "write the artifact even if model + code bytes exceed 16,000,000")
 	outf := addOutputFlags(fs)
-	verbose := fs.Bool("v", false, "list every stream")
+	verbose := fs.Bool("v", false, "list every stream and the counted code per package")
 	dataDir := fs.String("data", "", "training shards for GPTQ calibration (default: the run's own data, else the embedded corpus)")
 	hess := addHessianFlags(fs)
 	backendSpec := fs.String("backend", "", "compute backend for GPTQ calibration: go, cuda, or a gomlx spec")
@@ -188,15 +196,25 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	layout, err := quant.ParseLayout(*layoutName)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if *codecName != quant.AutoCodec {
+		if _, err := codec.ByName(*codecName); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
 	}
+	popts, err := pf.options(*codecName)
+	if err != nil {
+		return err
+	}
+	popts.AutoLayout = *autoLayout
 	src, err := loadPackSource(*ckpt, *synthetic)
 	if err != nil {
 		return err
 	}
-	hessians, err := src.hessians(ctx, env, hess, *dataDir, *backendSpec, scheme.UsesGPTQ())
+	var log io.Writer = env.stderr
+	if outf.quiet {
+		log = io.Discard
+	}
+	hessians, err := src.hessians(ctx, &cliEnv{stdin: env.stdin, stdout: env.stdout, stderr: log}, hess, *dataDir, *backendSpec, scheme.UsesGPTQ())
 	if err != nil {
 		return err
 	}
@@ -219,22 +237,20 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	} else if len(stale) > 0 {
 		fmt.Fprintf(env.stderr, "golf pack: removed %d temporary file(s) a killed pack left: %s\n", len(stale), strings.Join(stale, ", "))
 	}
-	q, err := quant.Quantize(ctx, src.weights, scheme, quant.Options{Hessians: hessians})
+	packed, err := quant.PackModel(ctx, src.meta, src.weights, scheme, quant.Options{Hessians: hessians}, popts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.name, err)
 	}
-	data, rep, err := quant.Pack(ctx, src.meta, q, quant.PackOptions{Codec: *codecName, Layout: layout, AutoLayout: *autoLayout})
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
+	rep := packed.Report
 	code, err := quant.MeasureCode(golf.Source())
 	if err != nil {
 		return err
 	}
-	size := quant.NewSizeReport(len(data), code)
+	size := quant.NewSizeReport(len(packed.Bytes), code)
 	res := packResult{Source: src.name, Out: path, Scheme: scheme.Name, Params: rep.Params, Size: size,
-		Payload: payloadSummary{HeaderBytes: rep.HeaderBytes, SymbolBytes: rep.SymbolBytes, ScaleBytes: rep.ScaleBytes,
-			FloatBytes: rep.FloatBytes, Order0Bytes: rep.Order0Bytes, BitsPerParam: rep.BitsPerParam(), Seconds: rep.Seconds}}
+		Payload: payloadSummary{HeaderBytes: rep.HeaderBytes, SymbolBytes: rep.SymbolBytes, FP16Bytes: rep.FP16Bytes,
+			FP32Bytes: rep.FP32Bytes, SideBytes: rep.SideBytes, OrderBytes: rep.OrderBytes, Order0Bytes: rep.Order0Bytes,
+			BitsPerParam: rep.BitsPerParam(), Seconds: rep.Seconds}}
 	for _, s := range rep.Streams {
 		ss := streamSummary{Name: s.Name, Kind: s.Kind.String(), Codec: s.Codec, Raw: s.Raw, Bytes: s.Size}
 		if s.Kind == quant.StreamSymbols {
@@ -246,7 +262,7 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	if size.OverBudget() && !*allowOver {
 		writeErr = fmt.Errorf("not written: %s is %d bytes over the %d-byte budget (model %d + code %d = %d); use --allow-over-budget to write it anyway",
 			path, -size.Margin, quant.Budget, size.ModelBytes, size.Code.Bytes, size.TotalBytes)
-	} else if err := quant.WriteArtifact(path, data); err != nil {
+	} else if err := quant.WriteArtifact(path, packed.Bytes); err != nil {
 		return err
 	} else {
 		res.Written = true
@@ -261,10 +277,12 @@ func printPack(w io.Writer, res *packResult, rep *quant.PackReport, verbose bool
 	fmt.Fprintf(w, "golf pack: %s, scheme %s, %d parameters -> %s (%.3f bits/param)\n",
 		res.Source, res.Scheme, res.Params, res.Out, rep.BitsPerParam())
 	t := report.NewTable("payload", "part", "bytes")
-	t.Add("header", rep.HeaderBytes)
+	t.Add("header (metadata, tensor and stream tables)", rep.HeaderBytes)
 	t.Add(fmt.Sprintf("symbols (order-0 bound %.0f)", rep.Order0Bytes), rep.SymbolBytes)
-	t.Add("scales", rep.ScaleBytes)
-	t.Add("floats", rep.FloatBytes)
+	t.Add("fp16 remainder (scales, small tensors)", rep.FP16Bytes)
+	t.Add("fp32 remainder", rep.FP32Bytes)
+	t.Add("side symbols (LQER, protected groups)", rep.SideBytes)
+	t.Add("row orders", rep.OrderBytes)
 	t.Add("checksum", 4)
 	if err := t.Print(w); err != nil {
 		return err
@@ -277,6 +295,14 @@ func printPack(w io.Writer, res *packResult, rep *quant.PackReport, verbose bool
 		if err := st.Print(w); err != nil {
 			return err
 		}
+		if err := res.Size.Code.Table().Print(w); err != nil {
+			return err
+		}
 	}
 	return res.Size.Table().Print(w)
+}
+
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }

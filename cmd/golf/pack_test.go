@@ -10,8 +10,12 @@ import (
 	"testing"
 
 	"github.com/paramgolf/golf/internal/outlock"
+	golf "github.com/paramgolf/golf"
+	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/bench"
+	"github.com/paramgolf/golf/quant/synthetic"
 	"github.com/paramgolf/golf/train"
 )
 
@@ -50,6 +54,30 @@ func TestPackSyntheticTiny(t *testing.T) {
 	}
 }
 
+// GPTQ schemes on synthetic weights calibrate on synthetic Hessians, and
+// the artifact reads back as the preset's model.
+func TestPackSyntheticRecordScheme(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "r.golf")
+	code, stdout, stderr := runGolf(t, "pack", "--synthetic", "tiny-record", "--scheme", "record-all", "--codec", "cm",
+		"--group", "class", "--sort-rows", "--layout", "cols", "--out", out, "-v")
+	if code != 0 || !strings.Contains(stderr, "synthetic GPTQ Hessians") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"side symbols (LQER", "row orders", "counted code:", "quant/codec", "attention (", "margin"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	a, err := quant.ReadArtifact(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, w, err := a.Model()
+	if err != nil || cfg.Name != "tiny-record" || w[0].Init.Kind == 0 {
+		t.Fatalf("model %q, %v", cfg.Name, err)
+	}
+}
+
 func TestPackRefusesOverBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("packs the 17 M-parameter synthetic model")
@@ -80,7 +108,6 @@ func TestPackBadArguments(t *testing.T) {
 		{"pack", "--synthetic", "tiny", "--layout", "diagonal"},
 		{"pack", "--synthetic", "huge"},
 		{"pack", "--synthetic", "tiny", "--checkpoint", "x"},
-		{"pack", "--synthetic", "tiny", "--scheme", "gptq-int6"},
 		{"pack", "--synthetic", "tiny", "extra"},
 	} {
 		if code, _, stderr := runGolf(t, args...); code != 2 || stderr == "" {
@@ -96,20 +123,34 @@ func TestBenchCompressSynthetic(t *testing.T) {
 	dir := t.TempDir()
 	png, js := filepath.Join(dir, "b.png"), filepath.Join(dir, "b.json")
 	code, stdout, stderr := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--schemes", "int8-ref,int6-sd",
-		"--codecs", "zstd-best,cm", "--layouts", "rows,packed", "--png", png, "--json-out", js)
+		"--codecs", "zstd-best,cm", "--externals=false", "--packings", "rows,packed", "--png", png, "--json-out", js)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stdout, "synthetic weights") || strings.Count(stdout, "int6-sd") != 4 {
+	if !strings.Contains(stdout, "synthetic weights") || strings.Count(stdout, "int6-sd") != 1 {
 		t.Fatalf("table:\n%s", stdout)
 	}
-	var res quant.BenchResult
+	var res bench.Result
 	b, _ := os.ReadFile(js)
-	if err := json.Unmarshal(b, &res); err != nil || len(res.Rows) != 8 {
-		t.Fatalf("JSON: %v, %d rows", err, len(res.Rows))
+	if err := json.Unmarshal(b, &res); err != nil || len(res.Rows) != 8 || res.Budget != quant.Budget || res.Code.Bytes < 10_000 {
+		t.Fatalf("JSON: %v, %d rows, budget %d, code %+v", err, len(res.Rows), res.Budget, res.Code)
 	}
 	if b, err := os.ReadFile(png); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 		t.Fatalf("PNG: %v", err)
+	}
+	// Each row's bytes are what golf pack writes with the same scheme,
+	// codec and packing.
+	for _, row := range res.Rows {
+		if row.Scheme != "int6-sd" || row.Codec != "cm" {
+			continue
+		}
+		out := filepath.Join(dir, row.Packing+".golf")
+		if code, _, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int6-sd", "--codec", "cm", "--layout", row.Packing, "--out", out, "--quiet"); code != 0 {
+			t.Fatalf("golf pack: %s", stderr)
+		}
+		if st, err := os.Stat(out); err != nil || int(st.Size()) != row.ModelBytes {
+			t.Errorf("packing %s: golf pack wrote %v bytes, bench compress reports %d", row.Packing, st.Size(), row.ModelBytes)
+		}
 	}
 	if code, _, _ := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--codecs", "nope"); code != 2 {
 		t.Fatalf("unknown codec: exit %d", code)
@@ -121,7 +162,7 @@ func TestBenchCompressSynthetic(t *testing.T) {
 
 // GPTQ schemes take their Hessians from a tensor file.
 func TestPackGPTQWithHessianFile(t *testing.T) {
-	w, err := quant.SyntheticWeights("tiny", 1)
+	w, err := synthetic.Weights("tiny", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,5 +264,52 @@ func TestPackLocksAndCleansUp(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, outlock.FileName)); !os.IsNotExist(err) {
 		t.Fatalf("lock file left: %v", err)
+	}
+}
+
+// Artifacts written by the library and by the CLI read each other: the
+// library's (golf.PackCheckpoint) evaluates with golf eval --artifact to
+// the same val_bpb as golf.EvaluateArtifact, and the CLI's (golf pack)
+// reads through the library with its model config and settings.
+func TestLibraryAndCLIArtifactsInteroperate(t *testing.T) {
+	dataDir := trainShards(t)
+	cfg, _, err := train.PresetSettings("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := initCheckpoint(t, cfg, dataDir, t.TempDir(), 64)
+	ctx := context.Background()
+	backend, _, err := compute.Open("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme, _ := quant.SchemeByName("record-all")
+	packed, err := golf.PackCheckpoint(ctx, ckpt, scheme, golf.PackOptions{Backend: backend, CalibrationTokens: 512, Pack: quant.PackOptions{Codec: "cm", Group: quant.GroupClass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := filepath.Join(t.TempDir(), "lib.golf")
+	if err := packed.WriteFile(lib); err != nil {
+		t.Fatal(err)
+	}
+	viaCLI := evalJSON(t, "--artifact", lib, "--data", dataDir)
+	viaLib, err := golf.EvaluateArtifact(ctx, lib, golf.EvalOptions{DataDir: dataDir, Backend: backend, Stride: -1, ValTokens: 0}) // golf eval scores the whole split by default
+	if err != nil {
+		t.Fatal(err)
+	}
+	if viaCLI.ValBPB != viaLib.ValBPB || viaCLI.Tokens != viaLib.Tokens {
+		t.Fatalf("golf eval --artifact: %+v; golf.EvaluateArtifact: %+v", viaCLI.EvalResult, viaLib.EvalResult)
+	}
+	cli := filepath.Join(t.TempDir(), "cli.golf")
+	if code, _, stderr := runGolf(t, "pack", "--checkpoint", ckpt, "--scheme", "int6-sd", "--codec", "fse", "--out", cli, "--quiet"); code != 0 {
+		t.Fatalf("golf pack: exit %d: %s", code, stderr)
+	}
+	a, err := quant.ReadArtifact(cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, w, err := a.Model()
+	if err != nil || got.ModelDim != cfg.ModelDim || got.Name != cfg.Name || a.Meta.Settings.SeqLen != 64 || len(w) != len(cfg.Params()) {
+		t.Fatalf("CLI artifact through the library: config %+v, settings %+v, %v", got, a.Meta.Settings, err)
 	}
 }

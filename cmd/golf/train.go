@@ -15,6 +15,7 @@ import (
 	"github.com/paramgolf/golf/internal/progress"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
 )
@@ -45,6 +46,8 @@ type settingFlags struct {
 	qatClipStd, qatStart                            float64
 	emaDecay, warmdownFrac, minLR, loopStartFrac    float64
 	documentPacking                                 bool
+	qatScheme                                       string
+	gptqReserve                                     float64
 }
 
 func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
@@ -91,7 +94,28 @@ func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
 	fs.Float64Var(&f.minLR, "min-lr", 0, "floor of the warm-down's learning-rate multiplier (record 0.1)")
 	fs.Float64Var(&f.loopStartFrac, "loop-start-frac", 0, "run a depth-recurrent model's loops from this fraction of the run (record 0.35)")
 	fs.BoolVar(&f.documentPacking, "document-packing", false, "read documents as the record's packing loader, attention within each document")
+	fs.StringVar(&f.qatScheme, "qat-scheme", "", "quantization-aware training against a quantization scheme's grid: its bits and clip per class (e.g. int6-sd, record), instead of --qat-bits/--qat-clip-std")
+	fs.Float64Var(&f.gptqReserve, "gptq-reserve-seconds", 0, "end training this long before --max-seconds and collect GPTQ Hessians from the final weights over training shards inside the budget (saved as gptq_hessians.bin next to the checkpoint, which golf pack uses)")
 	return f
+}
+
+// qatFromScheme sets the QAT settings from --qat-scheme's scheme.
+func qatFromScheme(f *settingFlags, s *train.Settings) error {
+	given := false
+	f.fs.Visit(func(fl *flag.Flag) { given = given || fl.Name == "qat-bits" || fl.Name == "qat-clip-std" })
+	if given {
+		return fmt.Errorf("%w: give --qat-scheme or --qat-bits/--qat-clip-std, not both", errUsage)
+	}
+	scheme, err := quant.SchemeByName(f.qatScheme)
+	if err != nil {
+		return fmt.Errorf("%w: --qat-scheme: %v", errUsage, err)
+	}
+	q, err := quant.QATFor(scheme)
+	if err != nil {
+		return fmt.Errorf("%w: --qat-scheme: %v", errUsage, err)
+	}
+	s.QATBits, s.QATClipStd, s.QATByClass, s.QATScheme, s.QATStart = q.Bits, q.ClipStd, q.ByClass, scheme.Name, f.qatStart
+	return nil
 }
 
 // apply overrides s with the flags given on the command line.
@@ -171,6 +195,12 @@ func (f *settingFlags) apply(s *train.Settings) error {
 			default:
 				err = fmt.Errorf("%w: --storage-dtype must be auto, bfloat16 or float32, got %q", errUsage, f.storageDType)
 			}
+		case "qat-scheme":
+			if err = qatFromScheme(f, s); err != nil {
+				return
+			}
+		case "gptq-reserve-seconds":
+			s.GPTQReserveSeconds = f.gptqReserve
 		case "muon-dtype":
 			switch f.muonDType {
 			case "bfloat16", "bf16":
@@ -313,11 +343,15 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 		logW = env.stderr
 	}
 	progressW := outf.progress(env)
-	res, err := train.Run(ctx, train.Options{
+	opts := train.Options{
 		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(cacheTok, filepath.Join(*out, "data")),
 		Tokenizer: tok, BackendSpec: *backendSpec, OutDir: *out, Resume: *resume, Force: *force, AllowDataChange: *allowDataChange,
 		Log: logW, Progress: progressW,
-	})
+	}
+	if s.GPTQReserveSeconds > 0 {
+		opts.AfterTraining = gptqCalibration(s, filepath.Join(*out, runHessiansFile))
+	}
+	res, err := train.Run(ctx, opts)
 	if err != nil {
 		return err
 	}

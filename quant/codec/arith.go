@@ -172,13 +172,15 @@ var stretchTable = func() [probOne]int16 {
 	return t
 }()
 
-// counter is an adaptive bit probability: P(1) in the top 22 bits and the
-// number of updates so far (capped) in the low 10 bits. Its learning rate is
-// 1/(n+1.5) for the first updates, so a fresh context learns as fast as a
-// frequency count, and settles at 1/(limit+1.5) to track slow drift.
+// counter is an adaptive bit probability: P(1) in the top 22 bits (stored
+// XOR 2^21, so that the zero value is P = 1/2: tables need no
+// initialisation pass) and the number of updates so far (capped) in the low
+// 10 bits. Its learning rate is 1/(n+1.5) for the first updates, so a fresh
+// context learns as fast as a frequency count, and settles at
+// 1/(limit+1.5) to track slow drift.
 type counter uint32
 
-const counterInit = counter(1 << 31) // P(1) = 1/2, no updates
+const counterBias = 1 << 21 // the stored probability is P XOR counterBias
 
 var counterRate = func() [1024]int32 {
 	var r [1024]int32
@@ -188,15 +190,18 @@ var counterRate = func() [1024]int32 {
 	return r
 }()
 
+// p22 returns P(1) in 22 bits.
+func (c counter) p22() int64 { return int64(uint32(c)>>10 ^ counterBias) }
+
 // p12 returns the probability of a 1 in 12 bits, within [1, 4095].
 func (c counter) p12() int32 {
-	p := int32(c >> 20)
+	p := int32(c.p22() >> 10)
 	return min(max(p, 1), probOne-1)
 }
 
 func (c *counter) update(bit int, limit uint32) {
 	n := uint32(*c) & 1023
-	p := int64(*c >> 10)
+	p := c.p22()
 	target := int64(0)
 	if bit != 0 {
 		target = 1<<22 - 1
@@ -205,7 +210,7 @@ func (c *counter) update(bit int, limit uint32) {
 	if n < limit {
 		n++
 	}
-	*c = counter(uint32(p)<<10 | n)
+	*c = counter((uint32(p)^counterBias)<<10 | n)
 }
 
 // mixer combines the stretched predictions of several models with weights

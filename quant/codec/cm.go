@@ -5,28 +5,34 @@ import (
 	"math/bits"
 )
 
-// CM is an adaptive context-model coder written for quantized weights.
+// CM is an adaptive context-mixing coder written for quantized weights.
 //
-// For symbol streams (Hint.Bits = b > 0) each symbol s is coded as the b bits
-// of u = s + 2^(b-1), most significant first, walking a binary tree whose
-// node is the prefix coded so far. Each bit's probability is a logistic mix
-// (weights chosen by tree node and trained online) of five adaptive models,
-// each a table of bit probabilities indexed by the node and a context:
+// For symbol streams (Hint.Bits = b > 0, or Hint.Segments) each symbol s is
+// coded as the b bits of u = s + 2^(b-1), most significant first, walking a
+// binary tree whose node is the prefix coded so far. The stream is read as
+// rows of RowLen symbols (a matrix row-major, or transposed). Each bit's
+// probability comes from six adaptive models, each a table of bit
+// probabilities indexed by the tree node and a context (cmsym.go):
 //
-//	order-0     no context: the tensor's symbol distribution
-//	column      the mean |s| of column j over the rows above (the last 64
-//	            once 64 rows are in), in quarter-octave buckets
-//	row         the mean |s| of the current row so far (at a row start, the
-//	            previous row's), in quarter-octave buckets
-//	local       a moving average of |s| over the last few symbols of the row
-//	            (rate 1/4), in half-octave buckets
-//	joint       the column and row means together, in half-octave buckets
+//	order-0        no context: the tensor's symbol distribution
+//	position       the signed mean and the mean |s| of position j over the
+//	               rows above (trained weights shift and scale per input
+//	               feature), relative to the stream's typical |s|
+//	magnitudes     position mean |s| x row-so-far mean |s|, quarter octaves
+//	above          the two symbols above (same position, previous rows)
+//	left           the two symbols before it in the row
+//	row            the signed and absolute means of the row so far
 //
-// On independent symbols with one distribution the mix settles on the
-// order-0 model and costs a fraction of a percent above Order0Bits; where
-// weights carry per-column or per-row magnitude structure (input features of
-// different scale, rows of different shape), the column and row models code
-// below the order-0 bound, which no static per-tensor table can do.
+// mixed by two logistic mixers (weights selected by the tree node, and by
+// the position magnitude and bit index), trained online to minimise the
+// coding cost, then refined by an adaptive probability map (APM) indexed
+// by node and position mean. The segments of a per-class stream share one
+// model per symbol width, so a class's tensors share what was learnt. On
+// independent symbols of one distribution the mix settles on order-0 and
+// costs a fraction of a percent above Order0Bits; where symbols carry
+// per-feature shifts or magnitudes, or neighbours agree (similarity-sorted
+// rows), it codes below the order-0 bound, which no static per-tensor table
+// can do.
 //
 // For other bytes (Hint.Bits = 0) the models are order-0 and order-1 (the
 // previous byte), both split by plane when Hint.RowLen gives the plane length
@@ -35,7 +41,8 @@ import (
 // The stream is the arithmetic coder's output, followed inside the coded
 // bits by a 16-bit end marker (0xA55A at probability 1/2 per bit) so that
 // decoding with a wrong length fails with probability 1 - 2^-16; there is no
-// header and no table.
+// header and no table. Everything is integer arithmetic, so encoder and
+// decoder agree on every platform.
 type CM struct{}
 
 // Name returns "cm".
@@ -46,25 +53,54 @@ func (CM) Compress(src []byte, h Hint) ([]byte, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
+	segs, ok := h.segments(len(src))
+	if !ok {
+		return nil, fmt.Errorf("cm: hint segments do not add up to the %d-byte stream", len(src))
+	}
 	if len(src) == 0 {
 		return []byte{}, nil
 	}
-	if h.Bits > 0 {
-		lo, hi := -(1 << (h.Bits - 1)), 1<<(h.Bits-1)-1
-		for i, v := range src {
-			if s := int(int8(v)); s < lo || s > hi {
-				return nil, &SymbolRangeError{Codec: "cm", Index: i, Value: s, Bits: h.Bits}
+	off := 0
+	for _, sg := range segs {
+		if sg.Bits > 0 {
+			lo, hi := -(1 << (sg.Bits - 1)), 1<<(sg.Bits-1)-1
+			for i, v := range src[off : off+sg.Len] {
+				if s := int(int8(v)); s < lo || s > hi {
+					return nil, &SymbolRangeError{Codec: "cm", Index: off + i, Value: s, Bits: sg.Bits}
+				}
 			}
 		}
+		off += sg.Len
 	}
 	enc := newArithEncoder(len(src)/2 + 16)
-	if h.Bits > 0 {
-		codeSymbols(enc, src, h, false)
-	} else {
-		codeBytes(enc, src, h, false)
-	}
+	codeSegments(enc, src, segs, false)
 	writeEndMarker(enc)
 	return enc.finish(), nil
+}
+
+// codeSegments codes (or decodes into) data segment by segment. Symbol
+// segments of one width share one model, so the tensors of a per-class
+// stream share what the model has learnt.
+func codeSegments[C bitCoder](c C, data []byte, segs []Segment, decoding bool) {
+	models := map[int]*symbolModel{}
+	off := 0
+	for _, sg := range segs {
+		part := data[off : off+sg.Len]
+		off += sg.Len
+		if len(part) == 0 {
+			continue
+		}
+		if sg.Bits > 0 {
+			m := models[sg.Bits]
+			if m == nil {
+				m = newSymbolModel(sg.Bits)
+				models[sg.Bits] = m
+			}
+			codeSymbols(c, m, part, sg.RowLen, decoding)
+		} else {
+			codeBytes(c, part, Hint{RowLen: sg.RowLen}, decoding)
+		}
+	}
 }
 
 // Decompress decodes rawLen bytes. It reads every byte of src and no more; a
@@ -78,6 +114,10 @@ func (CM) Decompress(src []byte, rawLen int, h Hint) ([]byte, error) {
 	if rawLen < 0 {
 		return nil, corrupt("cm", "negative raw length %d", rawLen)
 	}
+	segs, ok := h.segments(rawLen)
+	if !ok {
+		return nil, fmt.Errorf("cm: hint segments do not add up to the %d-byte stream", rawLen)
+	}
 	if rawLen == 0 {
 		if len(src) != 0 {
 			return nil, corrupt("cm", "%d bytes for an empty stream", len(src))
@@ -89,11 +129,7 @@ func (CM) Decompress(src []byte, rawLen int, h Hint) ([]byte, error) {
 		return nil, corrupt("cm", "bad stream start")
 	}
 	out := make([]byte, rawLen)
-	if h.Bits > 0 {
-		codeSymbols(dec, out, h, true)
-	} else {
-		codeBytes(dec, out, h, true)
-	}
+	codeSegments(dec, out, segs, true)
 	if !readEndMarker(dec) {
 		return nil, corrupt("cm", "end marker missing: wrong length or corrupt stream")
 	}
@@ -126,27 +162,10 @@ type bitCoder interface {
 }
 
 const (
-	magBuckets   = 24 // half-octave buckets of an average |symbol|
-	colWindow    = 64 // column average: mean of the rows so far, then rate 1/64
-	rowRateShift = 2  // row average: rate 1/4 per symbol
 	counterLimit = 255
 	byteInputs   = 3 // order-0, order-1, bias
 	biasInput    = 256
 )
-
-// magBucket maps an average magnitude in 8.8 fixed point to a half-octave
-// bucket in [0, magBuckets).
-func magBucket(avg int32) int {
-	v := uint32(avg) >> 4 // units of 1/16
-	l := bits.Len32(v)
-	b := l
-	if l >= 2 {
-		b = 2*l - 1 + int(v>>(l-2)&1)
-	} else if l == 1 {
-		b = 1
-	}
-	return min(b, magBuckets-1)
-}
 
 // fineFrac is the resolution of the fine magnitude buckets: 2^-fineFrac
 // octaves. Measured on synthetic int6 weights, quarter octaves beat half
@@ -168,71 +187,6 @@ func logBucket(avg int32, frac int, n int) int {
 		f = v << (frac + 1 - l) & (1<<frac - 1)
 	}
 	return min(((l-1)<<frac)+int(f)+1, n-1)
-}
-
-func codeSymbols[C bitCoder](c C, data []byte, h Hint, decoding bool) {
-	b := h.Bits
-	nodes := 1 << b
-	off := nodes >> 1
-	rowLen := h.RowLen
-	if rowLen <= 0 || rowLen > len(data) {
-		rowLen = len(data)
-	}
-	nFine := 12<<fineFrac + 1
-	sizes := []int{1, nFine, nFine, magBuckets, magBuckets * magBuckets}
-	tables := make([][]counter, len(sizes))
-	for k, n := range sizes {
-		tables[k] = newCounters(n * nodes)
-	}
-	nIn := len(sizes) + 1
-	mx := newMixer(nIn, nodes)
-	mx.in[nIn-1] = biasInput
-	base := make([]int, len(sizes))
-	ctrs := make([]*counter, len(sizes))
-	colAvg := make([]int32, rowLen)
-	var rowAvg, rowSum, rowMean int32
-	j, rowsDone := 0, 0
-	for i := range data {
-		cf := logBucket(colAvg[j], fineFrac, nFine)
-		base[1] = cf * nodes
-		base[2] = logBucket(rowMean, fineFrac, nFine) * nodes
-		base[3] = magBucket(rowAvg) * nodes
-		base[4] = (magBucket(colAvg[j])*magBuckets + magBucket(rowMean)) * nodes
-		u := int(int8(data[i])) + off
-		node := 1
-		for k := b - 1; k >= 0; k-- {
-			for t := range tables {
-				ctrs[t] = &tables[t][base[t]+node]
-				mx.in[t] = int32(stretchTable[ctrs[t].p12()])
-			}
-			p := mx.predict(node)
-			bit := c.code(u>>k&1, uint32(p))
-			mx.update(bit)
-			for _, ct := range ctrs {
-				ct.update(bit, counterLimit)
-			}
-			node = node<<1 | bit
-		}
-		u = node - nodes
-		s := u - off
-		if decoding {
-			data[i] = byte(int8(s))
-		}
-		mag := int32(s)
-		if mag < 0 {
-			mag = -mag
-		}
-		colAvg[j] += (mag<<8 - colAvg[j]) / int32(min(rowsDone+1, colWindow))
-		rowAvg += (mag<<8 - rowAvg) >> rowRateShift
-		rowSum += mag
-		if j++; j == rowLen {
-			j = 0
-			rowsDone++
-			rowSum = 0
-		} else {
-			rowMean = (rowSum << 8) / int32(j)
-		}
-	}
 }
 
 func codeBytes[C bitCoder](c C, data []byte, h Hint, decoding bool) {
@@ -273,10 +227,5 @@ func codeBytes[C bitCoder](c C, data []byte, h Hint, decoding bool) {
 	}
 }
 
-func newCounters(n int) []counter {
-	cs := make([]counter, n)
-	for i := range cs {
-		cs[i] = counterInit
-	}
-	return cs
-}
+// newCounters returns n counters at P = 1/2 (the zero value).
+func newCounters(n int) []counter { return make([]counter, n) }

@@ -12,7 +12,7 @@
 //	store       bytes as they are (the floor of what auto can pick)
 //	zlib-9      DEFLATE in a zlib wrapper at level 9: the challenge reference
 //	zstd-best   klauspost zstd at its best level, literal entropy coding forced on
-//	brotli-11   brotli at quality 11 with a 16 MiB window
+//	brotli-11   brotli at quality 11, window up to 16 MiB (the smallest covering the stream)
 //	xz          xz's LZMA2 coder as a raw stream (no container: the artifact has a checksum)
 //	fse         klauspost finite-state entropy: an order-0 coder, one table per stream
 //	huff0       klauspost Huffman, one table per 256 KiB block: order-0, whole bits
@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 )
 
 // Hint describes the bytes handed to a codec. Codecs that model structure use
@@ -43,6 +44,17 @@ type Hint struct {
 	// complement, in [-2^(Bits-1), 2^(Bits-1)-1]), 2..8; 0 means the bytes are
 	// not symbols (scales, floats, text).
 	Bits int
+	// Segments, when set, says the stream is several 2-D symbol blocks back
+	// to back (e.g. the matrices of one class), each with its own row
+	// length and symbol width; their lengths add up to the stream's. Codecs
+	// that model structure use them instead of RowLen and Bits.
+	Segments []Segment
+}
+
+// Segment is one block of a segmented stream: Len bytes of Bits-wide
+// symbols in rows of RowLen (Bits 0: plain bytes).
+type Segment struct {
+	Len, RowLen, Bits int
 }
 
 // Validate reports whether the hint is usable.
@@ -53,7 +65,25 @@ func (h Hint) Validate() error {
 	if h.Bits != 0 && (h.Bits < 2 || h.Bits > 8) {
 		return fmt.Errorf("codec hint: symbol width %d bits outside 2..8", h.Bits)
 	}
+	for i, s := range h.Segments {
+		if s.Len < 0 || s.RowLen < 0 || (s.Bits != 0 && (s.Bits < 2 || s.Bits > 8)) {
+			return fmt.Errorf("codec hint: segment %d: length %d, row length %d, %d bits", i, s.Len, s.RowLen, s.Bits)
+		}
+	}
 	return nil
+}
+
+// segments returns the hint's segments covering n bytes: its Segments, or
+// one segment of its RowLen and Bits. It reports whether they add up to n.
+func (h Hint) segments(n int) ([]Segment, bool) {
+	if len(h.Segments) == 0 {
+		return []Segment{{Len: n, RowLen: h.RowLen, Bits: h.Bits}}, true
+	}
+	total := 0
+	for _, s := range h.Segments {
+		total += s.Len
+	}
+	return h.Segments, total == n
 }
 
 // Codec compresses and decompresses one byte stream.
@@ -75,24 +105,57 @@ func corrupt(codec, format string, args ...any) error {
 	return fmt.Errorf("%s: %w: %s", codec, ErrCorrupt, fmt.Sprintf(format, args...))
 }
 
-var registry = map[string]Codec{}
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Codec{}
+)
 
 func register(c Codec) {
-	if _, dup := registry[c.Name()]; dup {
-		panic("codec: registered twice: " + c.Name())
+	if err := Register(c); err != nil {
+		panic(err)
 	}
-	registry[c.Name()] = c
 }
 
+// Register adds a codec to the registry ByName, Names and All read, e.g. a
+// benchmark's wrapper around an external compressor. An artifact that uses
+// it can only be read by a process that registered it too. Names must be
+// unique.
+func Register(c Codec) error {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[c.Name()]; dup {
+		return fmt.Errorf("codec: %q registered twice", c.Name())
+	}
+	registry[c.Name()] = c
+	return nil
+}
+
+// builtin are the codecs of this package, the ones an artifact may use
+// anywhere and auto tries.
+var builtin = []Codec{Store{}, Zlib{}, Zstd{}, Brotli{}, XZ{}, FSE{}, Huff0{}, CM{}}
+
 func init() {
-	for _, c := range []Codec{Store{}, Zlib{}, Zstd{}, Brotli{}, XZ{}, FSE{}, Huff0{}, CM{}} {
+	for _, c := range builtin {
 		register(c)
 	}
 }
 
+// BuiltinNames lists this package's own codecs (not those added with
+// Register), sorted: the ones every golf build reads.
+func BuiltinNames() []string {
+	var names []string
+	for _, c := range builtin {
+		names = append(names, c.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
 // ByName returns the codec with the given name.
 func ByName(name string) (Codec, error) {
+	registryMu.RLock()
 	c, ok := registry[name]
+	registryMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("unknown codec %q (known: %v)", name, Names())
 	}
@@ -101,6 +164,8 @@ func ByName(name string) (Codec, error) {
 
 // Names lists every codec name in sorted order.
 func Names() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
 	names := make([]string, 0, len(registry))
 	for n := range registry {
 		names = append(names, n)
@@ -113,7 +178,8 @@ func Names() []string {
 func All() []Codec {
 	var cs []Codec
 	for _, n := range Names() {
-		cs = append(cs, registry[n])
+		c, _ := ByName(n)
+		cs = append(cs, c)
 	}
 	return cs
 }

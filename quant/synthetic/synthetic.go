@@ -1,4 +1,7 @@
-package quant
+// Package synthetic draws deterministic weights shaped like a model
+// preset's, for benchmarks and tests that need no trained checkpoint. It is
+// tooling: golf's counted code does not include it.
+package synthetic
 
 import (
 	"fmt"
@@ -8,7 +11,7 @@ import (
 	"github.com/paramgolf/golf/model"
 )
 
-// SyntheticWeights returns deterministic weights with the parameters of a
+// Weights returns deterministic weights with the parameters of a
 // model preset (model.Preset(preset).Params(): names, shapes, classes),
 // drawn to look like trained ones where it matters for compression:
 //
@@ -25,7 +28,7 @@ import (
 // No synthetic draw reproduces a trained model's entropy exactly; results on
 // synthetic weights say how schemes and codecs rank, not what a real
 // checkpoint will weigh.
-func SyntheticWeights(preset string, seed uint64) (model.Weights, error) {
+func Weights(preset string, seed uint64) (model.Weights, error) {
 	cfg, err := model.Preset(preset)
 	if err != nil {
 		return nil, fmt.Errorf("synthetic weights: %w", err)
@@ -44,7 +47,7 @@ func SyntheticWeights(preset string, seed uint64) (model.Weights, error) {
 				t.Data[j] += float32(0.05 * rng.NormFloat64())
 			}
 		case len(t.Shape) == 2:
-			fillMatrix(t.Data, t.Shape[0], t.Shape[1], rng)
+			FillMatrix(t.Data, t.Shape[0], t.Shape[1], rng)
 		default:
 			for j := range t.Data {
 				t.Data[j] = float32(0.02 * rng.NormFloat64())
@@ -54,7 +57,9 @@ func SyntheticWeights(preset string, seed uint64) (model.Weights, error) {
 	return w, nil
 }
 
-func fillMatrix(data []float32, rows, cols int, rng *rand.Rand) {
+// FillMatrix fills a row-major rows x cols matrix with the 2-D draw that
+// Weights documents (row and column gains, Gaussian and Student-t rows).
+func FillMatrix(data []float32, rows, cols int, rng *rand.Rand) {
 	const sigma, rowSpread, colSpread, nu = 0.4, 0.25, 0.2, 5
 	colGain := make([]float64, cols)
 	for c := range colGain {
@@ -77,4 +82,53 @@ func fillMatrix(data []float32, rows, cols int, rng *rand.Rand) {
 			row[c] = float32(a * colGain[c] * z)
 		}
 	}
+}
+
+// Hessians returns synthetic GPTQ input Hessians for every matrix of w that
+// GPTQ quantizes (classes attention, mlp, embedding and head; 2-D), as
+// tensors named after their matrices (the form quant.HessiansFromTensors
+// reads): for a matrix with n inputs
+//
+//	H = D (I/2 + V Vᵀ/16) D,  D = diag(exp(0.5 g_i)),  V: n x 16 standard normal,
+//
+// correlated features of log-normal scales, positive definite. Like the
+// weights they are for benchmarks: a trained model's Hessians come from
+// calibration on its training data.
+func Hessians(w model.Weights, seed uint64) []model.Tensor {
+	const rank = 16
+	var out []model.Tensor
+	for i, t := range w {
+		if len(t.Shape) != 2 || !(t.Class.IsMatrix() || t.Class == model.Embedding || t.Class == model.Head) {
+			continue
+		}
+		n := t.Shape[1]
+		rng := rand.New(rand.NewPCG(seed^0x9e3779b97f4a7c15, uint64(i)+1))
+		d := make([]float64, n)
+		for j := range d {
+			d[j] = math.Exp(0.5 * rng.NormFloat64())
+		}
+		v := make([]float64, n*rank)
+		for j := range v {
+			v[j] = rng.NormFloat64()
+		}
+		h := make([]float32, n*n)
+		for a := range n {
+			va := v[a*rank : (a+1)*rank]
+			for b := a; b < n; b++ {
+				vb := v[b*rank : (b+1)*rank]
+				var s float64
+				for k := range va {
+					s += va[k] * vb[k]
+				}
+				s /= rank
+				if a == b {
+					s += 0.5
+				}
+				x := float32(s * d[a] * d[b])
+				h[a*n+b], h[b*n+a] = x, x
+			}
+		}
+		out = append(out, model.Tensor{Name: t.Name, Shape: []int{n, n}, Data: h})
+	}
+	return out
 }

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/synthetic"
+	"github.com/paramgolf/golf/train"
+)
+
+// Synthetic weights for golf pack and golf bench compress: tooling, kept in
+// this file so the counted code (golf.Counted) does not depend on it.
+func init() {
+	syntheticSource = func(preset string) (*packSource, error) {
+		w, err := synthetic.Weights(preset, 1)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		cfg, err := model.Preset(preset)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		s := train.Settings{Preset: preset, SeqLen: cfg.SeqLen}
+		if _, ps, err := train.PresetSettings(preset); err == nil {
+			s = ps
+		}
+		return &packSource{name: "synthetic " + preset, weights: w, meta: artifactMeta(cfg, s, "synthetic "+preset),
+			syntheticHessians: func() (map[string]*quant.Hessian, error) {
+				return quant.HessiansFromTensors(synthetic.Hessians(w, 1))
+			}}, nil
+	}
+}

@@ -1,0 +1,224 @@
+package golf
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/internal/compute"
+	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/tokenizer"
+	"github.com/paramgolf/golf/train"
+)
+
+// The workflow's steps as single calls over the library packages, the ones
+// the golf command makes (train.Run trains; these pack and evaluate):
+//
+//	packed, _ := golf.PackCheckpoint(ctx, "runs/x/checkpoint", quant.Record(), golf.PackOptions{})
+//	packed.WriteFile("model.golf")
+//	res, _ := golf.EvaluateArtifact(ctx, "model.golf", golf.EvalOptions{DataDir: "shards/"})
+//
+// They live here, above train and quant, because each needs both: the
+// checkpoint and the evaluation come from train, the artifact from quant.
+
+// CheckpointMeta is the artifact metadata of a checkpoint: its model config
+// and the evaluation settings of its run.
+func CheckpointMeta(ck *train.Checkpoint, source string) quant.Meta {
+	return SettingsMeta(ck.Config, ck.State.Settings, source)
+}
+
+// SettingsMeta is the artifact metadata of a model trained with settings s.
+func SettingsMeta(cfg model.Config, s train.Settings, source string) quant.Meta {
+	return quant.Meta{Model: cfg, Source: source, Settings: quant.EvalSettings{
+		Preset: s.Preset, SeqLen: s.SeqLen, EvalStride: s.EvalStride, EvalBatchTokens: s.EvalBatchTokens, ValTokens: s.ValTokens,
+	}}
+}
+
+// PackOptions adjusts PackCheckpoint.
+type PackOptions struct {
+	// Hessians for GPTQ schemes; nil: calibrate over CalibrationTokens
+	// training tokens of DataDir (default: the run's recorded data).
+	Hessians          map[string]*quant.Hessian
+	DataDir           string
+	CalibrationTokens int              // 0: 32,768
+	Backend           backends.Backend // for calibration; nil: the default backend
+	Pack              quant.PackOptions
+	Log               io.Writer // calibration lines (nil: none)
+}
+
+// PackCheckpoint quantizes a checkpoint's weights under scheme s (GPTQ
+// Hessians from opts, or calibrated on the run's training shards) and packs
+// them with the checkpoint's metadata: what golf pack --checkpoint writes.
+func PackCheckpoint(ctx context.Context, dir string, s quant.Scheme, opts PackOptions) (*quant.Packed, error) {
+	ck, err := train.LoadCheckpoint(dir)
+	if err != nil {
+		return nil, err
+	}
+	hs := opts.Hessians
+	if hs == nil && s.UsesGPTQ() {
+		dataDir := opts.DataDir
+		if dataDir == "" {
+			dataDir = ck.State.DataDir
+		}
+		if dataDir == "" {
+			return nil, fmt.Errorf("pack %s: scheme %s needs GPTQ Hessians: give Hessians or a DataDir of training shards", dir, s.Name)
+		}
+		if hs, err = calibrate(ctx, ck, dataDir, opts); err != nil {
+			return nil, fmt.Errorf("pack %s: %w", dir, err)
+		}
+	}
+	p, err := quant.PackModel(ctx, CheckpointMeta(ck, "checkpoint "+dir), ck.Weights, s, quant.Options{Hessians: hs}, opts.Pack)
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: %w", dir, err)
+	}
+	return p, nil
+}
+
+func calibrate(ctx context.Context, ck *train.Checkpoint, dataDir string, opts PackOptions) (map[string]*quant.Hessian, error) {
+	files, err := data.TrainFiles(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("calibration data: %w", err)
+	}
+	loader, err := data.NewLoader(files, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer loader.Close()
+	backend := opts.Backend
+	if backend == nil {
+		if backend, _, err = compute.Open(""); err != nil {
+			return nil, err
+		}
+	}
+	seqLen := ck.State.Settings.SeqLen
+	if seqLen <= 0 {
+		seqLen = ck.Config.SeqLen
+	}
+	n := opts.CalibrationTokens
+	if n <= 0 {
+		n = 32768
+	}
+	hs, rep, err := quant.Calibrate(ctx, backend, ck.Config, ck.Weights, quant.LoaderSource{Loader: loader},
+		quant.CalibrateOptions{SeqLen: seqLen, MaxTokens: max(n/seqLen, 1) * seqLen})
+	if err != nil {
+		return nil, err
+	}
+	if opts.Log != nil {
+		fmt.Fprintf(opts.Log, "calibration: %d training tokens of %s in %.1fs\n", rep.Tokens, dataDir, rep.Seconds)
+	}
+	return hs, nil
+}
+
+// EvalOptions adjusts Evaluate and EvaluateArtifact. Zero values (and -1
+// for Stride and ValTokens) take the run's settings.
+type EvalOptions struct {
+	DataDir     string           // shards with fineweb_val_*.bin (required)
+	Tokenizer   *tokenizer.Model // the shards' tokenizer; nil: the embedded sp1024
+	Backend     backends.Backend // nil: the default backend (a GPU if present, else pure Go)
+	SeqLen      int              // window length
+	Stride      int              // sliding-window stride (-1: the run's; 0: non-overlapping)
+	ValTokens   int              // cap on validation tokens (-1: the run's; 0: all)
+	BatchTokens int              // tokens per graph call (0: the run's, else 65,536)
+	Progress    io.Writer
+}
+
+// Evaluation is what Evaluate measured and how.
+type Evaluation struct {
+	train.EvalResult
+	SeqLen     int    `json:"seq_len"`
+	Stride     int    `json:"eval_stride"`
+	ValTokens  int    `json:"val_tokens_cap"` // 0: the whole split
+	ByteSource string `json:"byte_source"`    // "byte table" or "byte sidecar"
+}
+
+// Evaluate scores a model's weights on the validation split in
+// opts.DataDir with the run's evaluation settings s (as an artifact stores
+// them), overridden by opts: val_loss and val_bpb with the challenge's byte
+// rule (or a CaseOps byte sidecar when the folder has one). golf eval makes
+// this call for checkpoints and artifacts alike.
+func Evaluate(ctx context.Context, cfg model.Config, w model.Weights, s quant.EvalSettings, opts EvalOptions) (*Evaluation, error) {
+	ev := &Evaluation{SeqLen: s.SeqLen, Stride: s.EvalStride, ValTokens: s.ValTokens, ByteSource: "byte table"}
+	if opts.SeqLen > 0 {
+		ev.SeqLen = opts.SeqLen
+	}
+	if opts.Stride >= 0 {
+		ev.Stride = opts.Stride
+	}
+	if opts.ValTokens >= 0 {
+		ev.ValTokens = opts.ValTokens
+	}
+	batch := opts.BatchTokens
+	if batch == 0 {
+		batch = s.EvalBatchTokens
+	}
+	if batch == 0 {
+		batch = 65536
+	}
+	if ev.SeqLen <= 0 || ev.Stride < 0 || ev.Stride > ev.SeqLen || batch <= 0 {
+		return nil, fmt.Errorf("evaluate: need seq-len > 0, 0 <= stride <= seq-len and batch tokens > 0 (seq-len %d, stride %d, batch %d)", ev.SeqLen, ev.Stride, batch)
+	}
+	if opts.DataDir == "" {
+		return nil, fmt.Errorf("evaluate: no data directory")
+	}
+	tok := opts.Tokenizer
+	if tok == nil {
+		tok = tokenizer.Default()
+	}
+	if tok.VocabSize() != cfg.VocabSize {
+		return nil, fmt.Errorf("evaluate: the model's vocabulary is %d, tokenizer %s has %d", cfg.VocabSize, tok.Name(), tok.VocabSize())
+	}
+	files, err := data.ValFiles(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	val, err := data.LoadValidation(files, ev.SeqLen)
+	if err != nil {
+		return nil, err
+	}
+	if ev.ValTokens > 0 && len(val)-1 > ev.ValTokens {
+		val = val[:max(ev.ValTokens/ev.SeqLen, 1)*ev.SeqLen+1]
+	}
+	eo := train.EvalOptions{SeqLen: ev.SeqLen, Stride: ev.Stride, BatchRows: max(batch/ev.SeqLen, 1), Progress: opts.Progress}
+	if data.HasValidationBytes(opts.DataDir) {
+		if eo.TargetBytes, err = data.LoadValidationBytes(opts.DataDir, len(val)); err != nil {
+			return nil, err
+		}
+		ev.ByteSource = "byte sidecar"
+	}
+	backend := opts.Backend
+	if backend == nil {
+		if backend, _, err = compute.Open(""); err != nil {
+			return nil, err
+		}
+		defer backend.Finalize()
+	}
+	res, err := train.Evaluate(ctx, backend, cfg, w, val, tok.ByteTable(), eo)
+	if err != nil {
+		return nil, err
+	}
+	ev.EvalResult = res
+	return ev, nil
+}
+
+// EvaluateArtifact reads an artifact (quant.ReadArtifact: its model config,
+// dequantized weights and evaluation settings) and evaluates it: the
+// round-trip val_bpb from the artifact alone.
+func EvaluateArtifact(ctx context.Context, path string, opts EvalOptions) (*Evaluation, error) {
+	a, err := quant.ReadArtifact(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, w, err := a.Model()
+	if err != nil {
+		return nil, fmt.Errorf("artifact %s: %w", path, err)
+	}
+	ev, err := Evaluate(ctx, cfg, w, a.Meta.Settings, opts)
+	if err != nil {
+		return nil, fmt.Errorf("artifact %s: %w", path, err)
+	}
+	return ev, nil
+}
