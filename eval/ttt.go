@@ -297,9 +297,8 @@ func (st *tttState) stepExec(k scoreKind) (*mlctx.Exec, error) {
 			p, mv, vv := vars[j][0], vars[j][1], vars[j][2]
 			rank := p.Shape().Rank()
 			rm := graph.Reshape(rowMask, append([]int{st.rows}, make1s(rank-1)...)...)
-			keep := func(newV, old *graph.Node) *graph.Node {
-				return graph.Add(old, graph.Mul(rm, graph.Sub(newV, old)))
-			}
+			on := graph.BroadcastToDims(graph.GreaterThan(rm, graph.ScalarZero(g, dtypes.Float32)), p.Shape().Dimensions...)
+			keep := func(newV, old *graph.Node) *graph.Node { return graph.Where(on, newV, old) }
 			pOld, mOld, vOld := params[j], mv.ValueGraph(g), vv.ValueGraph(g)
 			m := graph.Add(graph.MulScalar(mOld, set.Beta1), graph.MulScalar(gr, 1-set.Beta1))
 			v := graph.Add(graph.MulScalar(vOld, set.Beta2), graph.MulScalar(graph.Mul(gr, gr), 1-set.Beta2))
