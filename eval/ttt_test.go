@@ -29,11 +29,11 @@ func TestChunkWindowByHand(t *testing.T) {
 		start, length, off   int
 		count                int
 	}{
-		{0, 10, 4, 8, false, 0, 4, 0, 4},  // first chunk: targets 0..3
-		{1, 10, 4, 8, false, 0, 8, 4, 4},  // window [0, 8)
-		{2, 10, 4, 8, false, 4, 6, 4, 2},  // nominal end 12 -> start 4; the doc ends at 10
-		{2, 10, 4, 8, true, 2, 8, 6, 2},   // the record ends the window at the doc's end: start 2
-		{1, 10, 4, 8, true, 0, 8, 4, 4},   // not the last chunk: as stream order
+		{0, 10, 4, 8, false, 0, 4, 0, 4},   // first chunk: targets 0..3
+		{1, 10, 4, 8, false, 0, 8, 4, 4},   // window [0, 8)
+		{2, 10, 4, 8, false, 4, 6, 4, 2},   // nominal end 12 -> start 4; the doc ends at 10
+		{2, 10, 4, 8, true, 2, 8, 6, 2},    // the record ends the window at the doc's end: start 2
+		{1, 10, 4, 8, true, 0, 8, 4, 4},    // not the last chunk: as stream order
 		{5, 100, 4, 8, false, 16, 8, 4, 4}, // deep in a long doc: the last 8 tokens
 	} {
 		s, l, o, n := chunkWindow(c.ci, c.pred, c.chunk, c.seq, c.record)
