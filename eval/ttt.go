@@ -332,6 +332,9 @@ type tttMode struct {
 	e      *Evaluator
 	opts   Options
 	timing *Result
+	// trainBeforeScore breaks the mode on purpose (the audit's tests
+	// only): each chunk is trained on before it is scored.
+	trainBeforeScore bool
 }
 
 // tttBatch is one batch of documents adapted side by side.
@@ -614,30 +617,52 @@ func (r *tttRun) batch(docs []Doc) error {
 				}
 			}
 		}
-		args := []any{tensors.FromFlatDataAndDimensions(x, rows, T), tensors.FromFlatDataAndDimensions(y, rows, T)}
-		if hint != nil {
-			args = append(args, tensors.FromFlatDataAndDimensions(hint, rows, T))
-		}
-		var exec *mlctx.Exec
-		var err error
+		var stepIn []any
 		if train {
 			steps++
 			t := float64(steps)
-			args = append(args, tensors.FromFlatDataAndDimensions(weights, rows, T), tensors.FromFlatDataAndDimensions(rowMask, rows),
-				float32(1-set.LR*set.WeightDecay), float32(set.LR/(1-math.Pow(set.Beta1, t))), float32(math.Sqrt(1-math.Pow(set.Beta2, t))))
-			exec, err = st.stepExec(kind)
-		} else {
-			exec, err = st.scoreExec(kind)
+			stepIn = []any{float32(1 - set.LR*set.WeightDecay), float32(set.LR / (1 - math.Pow(set.Beta1, t))), float32(math.Sqrt(1 - math.Pow(set.Beta2, t)))}
 		}
-		if err != nil {
-			return err
+		// args are the inputs of the step graph (train) or the score graph.
+		args := func(train bool) []any {
+			a := []any{tensors.FromFlatDataAndDimensions(x, rows, T), tensors.FromFlatDataAndDimensions(y, rows, T)}
+			if hint != nil {
+				a = append(a, tensors.FromFlatDataAndDimensions(hint, rows, T))
+			}
+			if train {
+				a = append(a, tensors.FromFlatDataAndDimensions(weights, rows, T), tensors.FromFlatDataAndDimensions(rowMask, rows))
+				a = append(a, stepIn...)
+			}
+			if r.probing {
+				a = append(a, tensors.FromFlatDataAndDimensions(probe, rows))
+			}
+			return a
 		}
-		if r.probing {
-			args = append(args, tensors.FromFlatDataAndDimensions(probe, rows))
-		}
-		outs, err := exec.Exec(args...)
-		if err != nil {
-			return fmt.Errorf("ttt: chunk %d: %w", ci, err)
+		var outs []*tensors.Tensor
+		switch {
+		case train && r.m.trainBeforeScore:
+			// The deliberately broken order of the audit's tests: the step
+			// sees the chunk, then the chunk is scored.
+			if err := r.run(kind, true, args(true)); err != nil {
+				return fmt.Errorf("ttt: chunk %d: %w", ci, err)
+			}
+			fallthrough
+		case !train:
+			exec, err := st.scoreExec(kind)
+			if err != nil {
+				return err
+			}
+			if outs, err = exec.Exec(args(false)...); err != nil {
+				return fmt.Errorf("ttt: chunk %d: %w", ci, err)
+			}
+		default:
+			exec, err := st.stepExec(kind)
+			if err != nil {
+				return err
+			}
+			if outs, err = exec.Exec(args(true)...); err != nil {
+				return fmt.Errorf("ttt: chunk %d: %w", ci, err)
+			}
 		}
 		got, err := readOutputs(outs, n, kind, rows*vocab)
 		if err != nil {
@@ -674,6 +699,23 @@ func (r *tttRun) batch(docs []Doc) error {
 		r.meter.Add(int64(scored))
 	}
 	return nil
+}
+
+// run executes the step (train) or score graph of kind k and discards its
+// outputs.
+func (r *tttRun) run(k scoreKind, train bool, args []any) error {
+	exec, err := r.st.scoreExec(k)
+	if train {
+		exec, err = r.st.stepExec(k)
+	}
+	if err != nil {
+		return err
+	}
+	outs, err := exec.Exec(args...)
+	for _, o := range outs {
+		o.FinalizeAll()
+	}
+	return err
 }
 
 func shapeF32(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
