@@ -83,6 +83,7 @@ func (r *Report) Print(w io.Writer) error {
 		title += ": " + r.Source
 	}
 	t := report.NewTable(title, "check", "mode", "status", "detail")
+	t.Left = map[int]bool{1: true, 2: true, 3: true}
 	for _, c := range r.Checks {
 		d := c.Detail
 		if len(c.Failures) > 0 {
