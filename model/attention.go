@@ -142,21 +142,56 @@ func (f *forward) ropeTables() (cos, sin *Node) {
 	if f.cos != nil {
 		return f.cos, f.sin
 	}
-	rd := f.cfg.RotaryDims()
-	half := rd / 2
-	c := make([]float32, f.t*half)
-	s := make([]float32, f.t*half)
-	for j := range half {
-		invFreq := float32(1 / math.Pow(f.cfg.RopeBase, float64(2*j)/float64(rd)))
-		for p := range f.t {
-			angle := float64(float32(p) * invFreq)
-			c[p*half+j] = float32(math.Cos(angle))
-			s[p*half+j] = float32(math.Sin(angle))
-		}
-	}
+	c, s := ropeTable(f.cfg.RopeBase, f.cfg.RotaryDims(), f.t)
+	half := f.cfg.RotaryDims() / 2
 	f.cos = graph.Const(f.g, tensors.FromFlatDataAndDimensions(c, f.t, half))
 	f.sin = graph.Const(f.g, tensors.FromFlatDataAndDimensions(s, f.t, half))
 	return f.cos, f.sin
+}
+
+// ropeTable returns cos and sin of the angles p · invFreq_j for positions p < t,
+// row-major [t, rd/2], with the angle rounded to float32 as the reference's
+// torch.outer(t, inv_freq) does.
+func ropeTable(base float64, rd, t int) (cos, sin []float32) {
+	inv := ropeInvFreq(base, rd)
+	half := len(inv)
+	cos = make([]float32, t*half)
+	sin = make([]float32, t*half)
+	for p := range t {
+		for j, w := range inv {
+			angle := float64(float32(p) * w)
+			cos[p*half+j] = float32(math.Cos(angle))
+			sin[p*half+j] = float32(math.Sin(angle))
+		}
+	}
+	return cos, sin
+}
+
+// ropeInvFreq returns the rotary frequencies base^(−2j/rd), j < rd/2, rounded
+// step by step in float32 as the reference's Rotary computes them,
+//
+//	inv_freq = 1.0 / base ** (torch.arange(0, rd, 2, dtype=float32) / rd)
+//
+// (exponent 2j/rd divided in float32, a float32 power, a float32 reciprocal).
+// Rounding base^(−2j/rd) once from float64 instead differs in the last bit
+// for about a third of the frequencies (3 of the record's 8, 10 of the
+// baseline's 32), and a frequency's error grows with the position: 5e-4 in
+// cos/sin at the record's 98,304-token packed rows.
+//
+// These are the float32 module's tables. The record's and the baseline's
+// GPU runs cast the whole model with .bfloat16(), which rounds this buffer
+// to bfloat16 as well (up to 0.37 % per frequency; the baseline also builds
+// its positions in bfloat16), so the models as they ran rotate by slightly
+// different angles (0.2 in cos at position 2047 for the record); golf does
+// not reproduce that rounding.
+func ropeInvFreq(base float64, rd int) []float32 {
+	inv := make([]float32, rd/2)
+	b := float64(float32(base))
+	for j := range inv {
+		e := float32(2*j) / float32(rd)
+		inv[j] = 1 / float32(math.Pow(b, float64(e)))
+	}
+	return inv
 }
 
 // attentionMask returns the additive mask for scores [B, Hkv, G, T(query),

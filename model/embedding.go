@@ -26,7 +26,7 @@ func (f *forward) embed() *Node {
 
 // bigramHash is the hashed-bigram embedding (PR #162, removed by #1218):
 // bigram/table [Vb, Db] zero-initialised (class Table, the embedding's
-// optimizer group), bigram/proj [D, Db] zero-initialised when Db != D and
+// optimizer group), bigram/proj [D, Db] when Db != D (see auxProjInit) and
 // bigram/scale [1] = 0.05 (class Control).
 type bigramHash struct{ c Config }
 
@@ -34,7 +34,7 @@ func (m bigramHash) params() []ParamSpec {
 	c := m.c
 	ps := []ParamSpec{{"bigram/table", []int{c.BigramVocab, c.BigramDim}, Table, Zeros()}}
 	if c.BigramDim != c.ModelDim {
-		ps = append(ps, ParamSpec{"bigram/proj", []int{c.ModelDim, c.BigramDim}, Control, Zeros()})
+		ps = append(ps, ParamSpec{"bigram/proj", []int{c.ModelDim, c.BigramDim}, Control, auxProjInit(c.ModelDim, c.BigramDim)})
 	}
 	return append(ps, ParamSpec{"bigram/scale", []int{1}, Control, Const(0.05)})
 }
@@ -65,4 +65,17 @@ func (f *forward) bigram() *Node {
 		x = f.linearNamed(x, "bigram/proj")
 	}
 	return graph.Mul(x, f.scalar("bigram/scale"))
+}
+
+// auxProjInit is the initialiser of the BigramHash and value-embedding
+// projections [out, in]. Their modules zero them, but the records' GPT
+// _init_weights then re-initialises every nn.Linear without _zero_init that
+// is at least 64x64 orthogonally (T549, T1019): so orthogonal(1) when both
+// sides are >= 64, zeros otherwise. (A zero projection of a zero table would
+// never receive a gradient.)
+func auxProjInit(out, in int) Init {
+	if out >= 64 && in >= 64 {
+		return Orthogonal(1)
+	}
+	return Zeros()
 }

@@ -8,7 +8,7 @@ import (
 
 // valueEmbedding is the shared value embedding (PR #374, removed by #1394;
 // §2.11): ve/table [V, VEDim] ~ N(0, 0.01) (class Table), ve/proj [KV,
-// VEDim] (zero, when VEDim != KV) and ve/scale [1] = 0.1, plus
+// VEDim] (when VEDim != KV; see auxProjInit) and ve/scale [1] = 0.1, plus
 // block_<i>/ve_scale [1] = 1 for each layer in VELayers (class Control).
 type valueEmbedding struct{ c Config }
 
@@ -16,7 +16,7 @@ func (m valueEmbedding) params() []ParamSpec {
 	c := m.c
 	ps := []ParamSpec{{"ve/table", []int{c.VocabSize, c.VEDim}, Table, Normal(0.01)}}
 	if c.VEDim != c.KVDim() {
-		ps = append(ps, ParamSpec{"ve/proj", []int{c.KVDim(), c.VEDim}, Control, Zeros()})
+		ps = append(ps, ParamSpec{"ve/proj", []int{c.KVDim(), c.VEDim}, Control, auxProjInit(c.KVDim(), c.VEDim)})
 	}
 	ps = append(ps, ParamSpec{"ve/scale", []int{1}, Control, Const(0.1)})
 	for _, i := range c.VELayers {

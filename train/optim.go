@@ -28,6 +28,15 @@ type OptimizerConfig struct {
 	MomentumWarmupSteps int     `json:"muon_momentum_warmup_steps"`
 	// NewtonSchulzSteps is the number of orthogonalisation iterations (5).
 	NewtonSchulzSteps int `json:"muon_backend_steps"`
+	// NewtonSchulzCoeffs picks the iteration's polynomial: "" or "quintic"
+	// (the baseline's (3.4445, -4.7750, 2.0315) at every step) or
+	// "polar-express" (a different (a, b, c) per step, PR #1344, the record;
+	// see PolarExpressCoeffs).
+	NewtonSchulzCoeffs string `json:"muon_ns_coeffs,omitempty"`
+	// MuonRowNormalize divides each row of Muon's Nesterov update by its L2
+	// norm (at least 1e-7) before orthogonalising (MuonEq-R, PR #1285; the
+	// record).
+	MuonRowNormalize bool `json:"muon_row_normalize,omitempty"`
 	// NewtonSchulzDType is the dtype the iterations run in: BFloat16 like the
 	// reference, or Float32 (faster on the pure-Go backend, whose bf16 matmul
 	// is about 3x slower than its f32 one).
@@ -91,6 +100,9 @@ func (c OptimizerConfig) Validate() error {
 	if c.NewtonSchulzDType != dtypes.BFloat16 && c.NewtonSchulzDType != dtypes.Float32 {
 		return fmt.Errorf("optimizer: Newton-Schulz dtype must be bfloat16 or float32, got %s", c.NewtonSchulzDType)
 	}
+	if _, err := newtonSchulzCoeffs(c.NewtonSchulzCoeffs, c.NewtonSchulzSteps); err != nil {
+		return fmt.Errorf("optimizer: %w", err)
+	}
 	return nil
 }
 
@@ -109,37 +121,72 @@ type paramRule struct {
 	wd   float64 // decoupled weight decay
 }
 
-// Newton-Schulz quintic coefficients of the reference (Muon): each iteration
-// maps the singular values s of X to a*s + b*s^3 + c*s^5, pushing them
-// towards 1 without needing an SVD.
-const (
-	nsA = 3.4445
-	nsB = -4.7750
-	nsC = 2.0315
-)
+// QuinticCoeffs are the baseline Muon's Newton-Schulz coefficients, used at
+// every step: each iteration maps the singular values s of X to
+// a*s + b*s^3 + c*s^5, pushing them towards 1 without needing an SVD.
+var QuinticCoeffs = [3]float64{3.4445, -4.7750, 2.0315}
+
+// PolarExpressCoeffs are the record's per-step Newton-Schulz coefficients
+// (Polar Express, PR #1344, adopted by #1787; record-stack.md §3.2): step i
+// uses row i, each once.
+var PolarExpressCoeffs = [][3]float64{
+	{8.156554524902461, -22.48329292557795, 15.878769915207462},
+	{4.042929935166739, -2.808917465908714, 0.5000178451051316},
+	{3.8916678022926607, -2.772484153217685, 0.5060648178503393},
+	{3.285753657755655, -2.3681294933425376, 0.46449024233003106},
+	{2.3465413258596377, -1.7097828382687081, 0.42323551169305323},
+}
+
+// newtonSchulzCoeffs returns the (a, b, c) of each of steps iterations for
+// a coefficient set name. Polar Express defines five steps; like the
+// record, more steps than that reuse the whole list once (steps beyond it
+// are not run).
+func newtonSchulzCoeffs(name string, steps int) ([][3]float64, error) {
+	switch name {
+	case "", "quintic":
+		out := make([][3]float64, steps)
+		for i := range out {
+			out[i] = QuinticCoeffs
+		}
+		return out, nil
+	case "polar-express":
+		return PolarExpressCoeffs[:min(steps, len(PolarExpressCoeffs))], nil
+	}
+	return nil, fmt.Errorf("unknown Newton-Schulz coefficients %q (want quintic or polar-express)", name)
+}
 
 // NewtonSchulz returns an approximately orthogonal matrix with the singular
 // vectors of the 2-D matrix g (the "zeroth power" U V^T of g = U S V^T),
-// computed as Muon does:
-//
-//	X = g / (||g||_F + 1e-7)          (in float32, then rounded to dtype)
-//	transpose X when rows > cols      (so X X^T is the smaller Gram matrix)
-//	repeat steps times:  A = X X^T;  B = b A + c A A;  X = a X + B X
-//
-// with (a, b, c) = (3.4445, -4.7750, 2.0315). The result has g's shape and
-// dtype. The iteration does not converge exactly: singular values end in
-// roughly [0.7, 1.2], which is what Muon wants.
+// computed as Muon does with the quintic coefficients (NewtonSchulzWith).
 func NewtonSchulz(g *Node, steps int, dtype dtypes.DType) *Node {
+	coeffs, _ := newtonSchulzCoeffs("quintic", steps)
+	return NewtonSchulzWith(g, coeffs, dtype)
+}
+
+// NewtonSchulzWith is NewtonSchulz with one (a, b, c) per iteration, as the
+// reference's zeropower_via_newtonschulz5:
+//
+//	X = dtype(g)                      (rounded first, as the reference's G.bfloat16())
+//	transpose X when rows > cols      (so X X^T is the smaller Gram matrix)
+//	X = X / (||X||_F + 1e-7)          (norm accumulated in float32, rounded to dtype)
+//	for each (a, b, c):  A = X X^T;  B = b A + c A A;  X = a X + B X
+//
+// The result has g's shape and dtype. The iteration does not converge
+// exactly: singular values end in roughly [0.7, 1.2], which is what Muon
+// wants.
+func NewtonSchulzWith(g *Node, coeffs [][3]float64, dtype dtypes.DType) *Node {
 	if g.Rank() != 2 {
 		panic(fmt.Sprintf("NewtonSchulz needs a 2-D matrix, got shape %s", g.Shape()))
 	}
 	outDType := g.DType()
-	x := ConvertDType(g, dtypes.Float32)
+	f32 := func(n *Node) *Node { return ConvertDType(n, dtypes.Float32) }
+	x := ConvertDType(g, dtype)
 	// Two-stage sum of squares: row sums first, so the pure-Go backend (which
 	// accumulates in the input dtype element by element) stays accurate.
-	norm := Sqrt(ReduceAllSum(ReduceSum(Square(x), 1)))
-	x = Div(x, AddScalar(norm, 1e-7))
-	x = ConvertDType(x, dtype)
+	xf := f32(x)
+	norm := ConvertDType(Sqrt(ReduceAllSum(ReduceSum(Square(xf), 1))), dtype)
+	denom := f32(ConvertDType(AddScalar(f32(norm), 1e-7), dtype))
+	x = ConvertDType(Div(xf, denom), dtype)
 	transposed := g.Shape().Dimensions[0] > g.Shape().Dimensions[1]
 	if transposed {
 		x = Transpose(x, 0, 1)
@@ -147,16 +194,23 @@ func NewtonSchulz(g *Node, steps int, dtype dtypes.DType) *Node {
 	// Matmul results come out in dtype (accumulated in float32 by the
 	// backends); the element-wise combinations run in float32 and are rounded
 	// to dtype once, as torch.compile's fused kernels do for the reference.
-	f32 := func(n *Node) *Node { return ConvertDType(n, dtypes.Float32) }
-	for range steps {
+	for _, c := range coeffs {
 		a := DotGeneral(x, []int{1}, nil, x, []int{1}, nil) // X X^T
-		b := ConvertDType(Add(MulScalar(f32(a), nsB), MulScalar(f32(Dot(a, a)), nsC)), dtype)
-		x = ConvertDType(Add(MulScalar(f32(x), nsA), f32(Dot(b, x))), dtype)
+		b := ConvertDType(Add(MulScalar(f32(a), c[1]), MulScalar(f32(Dot(a, a)), c[2])), dtype)
+		x = ConvertDType(Add(MulScalar(f32(x), c[0]), f32(Dot(b, x))), dtype)
 	}
 	if transposed {
 		x = Transpose(x, 0, 1)
 	}
 	return ConvertDType(x, outDType)
+}
+
+// rowNormalize divides each row of u by max(||row||_2, 1e-7), the norm
+// accumulated in float32 (MuonEq-R).
+func rowNormalize(u *Node) *Node {
+	uf := ConvertDType(u, dtypes.Float32)
+	n := MaxScalar(Sqrt(ReduceAndKeep(Square(uf), ReduceSum, -1)), 1e-7)
+	return ConvertDType(Div(uf, n), u.DType())
 }
 
 // hyperNodes are the per-step scalars the optimizers read: fed as graph
@@ -234,7 +288,8 @@ func clipGlobalNorm(grads []*Node, maxNorm float64) []*Node {
 // Muon (Nesterov, as the reference):
 //
 //	buf = momentum*buf + g
-//	u   = NewtonSchulz(g + momentum*buf) * sqrt(max(1, rows/cols))
+//	u   = g + momentum*buf;  u = u / max(||u_row||, 1e-7) per row (MuonRowNormalize)
+//	u   = NewtonSchulz(u) * sqrt(max(1, rows/cols))
 //	p   = p*(1 - lr*wd) - lr*u
 //
 // Adam (torch.optim.Adam's arithmetic, decoupled weight decay as AdamW):
@@ -258,7 +313,15 @@ func (c OptimizerConfig) applyUpdate(ctx *context.Context, v *context.Variable, 
 		mom := ConvertDType(hp.momentum, dtype)
 		buf := Add(Mul(mom, bufVar.ValueGraph(g)), grad)
 		bufVar.SetValueGraph(buf)
-		u := NewtonSchulz(Add(grad, Mul(mom, buf)), c.NewtonSchulzSteps, c.NewtonSchulzDType)
+		u := Add(grad, Mul(mom, buf))
+		if c.MuonRowNormalize {
+			u = rowNormalize(u)
+		}
+		coeffs, err := newtonSchulzCoeffs(c.NewtonSchulzCoeffs, c.NewtonSchulzSteps)
+		if err != nil {
+			panic(err) // Validate rejected this config already
+		}
+		u = NewtonSchulzWith(u, coeffs, c.NewtonSchulzDType)
 		dims := v.Shape().Dimensions
 		if scale := math.Sqrt(max(1, float64(dims[0])/float64(dims[1]))); scale != 1 {
 			u = MulScalar(u, scale)
@@ -281,4 +344,12 @@ func (c OptimizerConfig) applyUpdate(ctx *context.Context, v *context.Variable, 
 	default:
 		panic(fmt.Sprintf("train: unknown update kind %d for %q", r.kind, paramName(v)))
 	}
+}
+
+// emaUpdate returns the exponential moving average after one more step,
+// as the record updates its EMA after every optimizer step (§3.4):
+//
+//	ema = decay*ema + (1-decay)*p
+func emaUpdate(ema, p *Node, decay float64) *Node {
+	return Add(MulScalar(ema, decay), MulScalar(ConvertDType(p, ema.DType()), 1-decay))
 }

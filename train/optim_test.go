@@ -87,8 +87,8 @@ func hostNewtonSchulz(g matrix, steps int) matrix {
 	}
 	for range steps {
 		a := mul(x, x.t())
-		b := axpby(nsB, a, nsC, mul(a, a))
-		x = axpby(nsA, x, 1, mul(b, x))
+		b := axpby(QuinticCoeffs[1], a, QuinticCoeffs[2], mul(a, a))
+		x = axpby(QuinticCoeffs[0], x, 1, mul(b, x))
 	}
 	if transposed {
 		x = x.t()
@@ -228,7 +228,7 @@ func TestNewtonSchulzIdentityByHand(t *testing.T) {
 	const n = 3
 	s := 1 / math.Sqrt(n)
 	for range 5 {
-		s = nsA*s + nsB*s*s*s + nsC*s*s*s*s*s
+		s = QuinticCoeffs[0]*s + QuinticCoeffs[1]*s*s*s + QuinticCoeffs[2]*s*s*s*s*s
 	}
 	g := newMatrix(n, n)
 	for i := range n {

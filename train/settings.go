@@ -44,6 +44,25 @@ type Settings struct {
 
 	Seed      int64           `json:"seed"`
 	Optimizer OptimizerConfig `json:"optimizer"`
+
+	// The record's training techniques (record-stack.md §3); zero values
+	// are the baseline's behaviour.
+
+	// WarmdownFrac > 0 replaces the step-count warm-down: the learning rate
+	// falls linearly over the last WarmdownFrac of the run (of the
+	// wall-clock budget under MaxSeconds), floored at MinLR (WARMDOWN_FRAC
+	// 0.85, MIN_LR 0.1; see Schedule).
+	WarmdownFrac float64 `json:"warmdown_frac,omitempty"`
+	MinLR        float64 `json:"min_lr,omitempty"`
+	// EMADecay > 0 keeps an exponential moving average of the weights,
+	// updated after every optimizer step from step 0 (EMA_DECAY 0.9965);
+	// the EMA weights are what the run evaluates at the end, checkpoints
+	// and exports.
+	EMADecay float64 `json:"ema_decay,omitempty"`
+	// LoopStartFrac is the fraction of the run (as QATStart measures it)
+	// from which a depth-recurrent model runs its loops (ENABLE_LOOPING_AT
+	// 0.35); before it the unlooped graph trains. 0: looped from the start.
+	LoopStartFrac float64 `json:"loop_start_frac,omitempty"`
 }
 
 // qatProgress is how far a run is, as QATStart measures it: the larger of
@@ -58,7 +77,7 @@ func (s Settings) qatProgress(step int, elapsed time.Duration) float64 {
 
 // Schedule returns the run's learning-rate schedule.
 func (s Settings) Schedule() Schedule {
-	return Schedule{Iterations: s.Iterations, Warmdown: s.Warmdown, MaxTime: s.maxTime()}
+	return Schedule{Iterations: s.Iterations, Warmdown: s.Warmdown, MaxTime: s.maxTime(), WarmdownFrac: s.WarmdownFrac, MinLR: s.MinLR}
 }
 
 func (s Settings) maxTime() time.Duration {
@@ -94,6 +113,12 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("settings: qat-bits must be 0 (off) or 2..8, got %d", s.QATBits)
 	case s.QATClipStd < 0 || s.QATStart < 0 || s.QATStart >= 1:
 		return fmt.Errorf("settings: qat-clip-std must not be negative and qat-start must be in [0, 1), got %g and %g", s.QATClipStd, s.QATStart)
+	case s.WarmdownFrac < 0 || s.WarmdownFrac > 1 || s.MinLR < 0 || s.MinLR > 1:
+		return fmt.Errorf("settings: warmdown_frac %g and min_lr %g must be in [0, 1]", s.WarmdownFrac, s.MinLR)
+	case s.EMADecay < 0 || s.EMADecay >= 1:
+		return fmt.Errorf("settings: ema_decay %g must be in [0, 1)", s.EMADecay)
+	case s.LoopStartFrac < 0 || s.LoopStartFrac >= 1:
+		return fmt.Errorf("settings: loop_start_frac %g must be in [0, 1)", s.LoopStartFrac)
 	}
 	return s.Optimizer.Validate()
 }
@@ -125,7 +150,7 @@ const (
 )
 
 // Presets lists the names accepted by PresetSettings.
-var Presets = []string{"tiny", "baseline"}
+var Presets = []string{"tiny", "baseline", "record", "tiny-record"}
 
 // PresetSettings returns the model config and training settings of a named
 // preset:
@@ -166,6 +191,29 @@ func PresetSettings(name string) (model.Config, Settings, error) {
 		// The pure-Go backend's bf16 matmul is ~3x slower than its f32 one;
 		// the orthogonalisation is as good in f32.
 		s.Optimizer.NewtonSchulzDType = f32
+	case "record":
+		// PR #2135's logged hyperparameters (record-stack.md §7c).
+		s.BatchTokens, s.SeqLen = 786432, 2048
+		s.Iterations, s.WarmupSteps = 20000, 20
+		s.MaxSeconds = 600
+		s.ValEvery, s.LogEvery = 4000, 500
+		s.EvalBatchTokens = 786432 / 8
+		s.recordTechniques()
+	case "tiny-record":
+		// The record's techniques on the tiny preset's budget: its data,
+		// steps and clock, the record's optimizer, with the EMA horizon
+		// shortened to the run's length (0.9965 spans ~285 of the record's
+		// ~5,000 steps; the tiny run has ~50).
+		s.BatchTokens, s.SeqLen = 2048, 256
+		s.Iterations, s.WarmupSteps = 20000, 2
+		s.MaxSeconds = 150
+		s.ValEvery, s.LogEvery = 25, 10
+		s.EvalBatchTokens = 8192
+		s.ValTokens = 16384
+		s.recordTechniques()
+		s.EMADecay = 0.8
+		s.Optimizer.MomentumWarmupSteps = 15
+		s.Optimizer.NewtonSchulzDType = f32
 	default:
 		return model.Config{}, Settings{}, fmt.Errorf("no training settings for preset %q (have %v)", name, Presets)
 	}
@@ -173,3 +221,17 @@ func PresetSettings(name string) (model.Config, Settings, error) {
 }
 
 const f32 = dtypes.Float32
+
+// recordTechniques sets the record's optimizer and schedule (§3, §7c).
+func (s *Settings) recordTechniques() {
+	o := &s.Optimizer
+	o.MatrixLR, o.EmbedLR, o.ScalarLR = 0.028, 0.03, 0.02
+	o.MuonMomentum, o.MomentumWarmupStart, o.MomentumWarmupSteps = 0.97, 0.92, 1500
+	o.NewtonSchulzSteps, o.NewtonSchulzCoeffs, o.MuonRowNormalize = 5, "polar-express", true
+	o.Beta1, o.Beta2, o.AdamEps = 0.9, 0.99, 1e-8
+	o.MuonWeightDecay, o.EmbedWeightDecay, o.ScalarWeightDecay = 0.095, 0.085, 0.02
+	o.GradClipNorm = 0.3
+	s.Warmdown, s.WarmdownFrac, s.MinLR = 0, 0.85, 0.1
+	s.EMADecay = 0.9965
+	s.LoopStartFrac = 0.35
+}

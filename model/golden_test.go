@@ -1,0 +1,454 @@
+package model
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Golden tests: golf's model against the challenge's own PyTorch code (PR #2135's
+// train_gpt.py, the baseline's, PR #1019's), run by testdata/gen_golden.py at micro sizes
+// with random weights. Tolerances, at float32:
+//
+//   - per-token losses and logits: max |golf - ref| <= 1e-5 · max |ref| over the case;
+//   - gradients: per tensor, max |golf - ref| <= 1e-4 · max |ref| of that tensor
+//     (float32 summation order differs between gomlx and PyTorch, and gradients sum over
+//     every token of the batch; the largest seen is printed with -v).
+//
+// A gradient tensor whose reference is all zeros must be all zeros in golf too (up to
+// 1e-7 · the largest reference gradient of the case). Seen (go test -run TestGolden -v):
+// losses and logits within 2.1e-6, gradients within 1.7e-5 except AsymLogit's
+// softcap_pos/neg at s = 30 (5.5e-5): d/ds s·tanh(z/s) = tanh(u) − u·sech²(u), u = z/s,
+// cancels to ~u³ for small u, so float32 rounding is amplified by ~1/u² there.
+const (
+	goldenLossTol = 1e-5
+	goldenGradTol = 1e-4
+)
+
+// goldenFile is one testdata/golden/*.golden.gz file (format: gen_golden.py's docstring).
+type goldenFile struct {
+	Case        string          `json:"case"`
+	Kind        string          `json:"kind"`
+	Description string          `json:"description"`
+	Config      json.RawMessage `json:"config"`
+	Options     struct {
+		Unlooped bool              `json:"unlooped"`
+		Env      map[string]string `json:"env"`
+	} `json:"options"`
+	Batch     int     `json:"batch"`
+	Seq       int     `json:"seq"`
+	MeanLoss  float64 `json:"mean_loss"`
+	TrainLoss float64 `json:"train_loss"`
+	Tensors   map[string]struct {
+		DType  string `json:"dtype"`
+		Shape  []int  `json:"shape"`
+		Offset int    `json:"offset"`
+	} `json:"tensors"`
+	blob []byte
+}
+
+func readGolden(path string) (*goldenFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	raw, err := io.ReadAll(gz)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(raw) < 12 || string(raw[:8]) != "GOLFGLD1" {
+		return nil, fmt.Errorf("%s: not a golden file (magic %q)", path, raw[:min(8, len(raw))])
+	}
+	n := int(binary.LittleEndian.Uint32(raw[8:12]))
+	if 12+n > len(raw) {
+		return nil, fmt.Errorf("%s: header length %d beyond the file", path, n)
+	}
+	g := &goldenFile{blob: raw[12+n:]}
+	if err := json.Unmarshal(raw[12:12+n], g); err != nil {
+		return nil, fmt.Errorf("%s: header: %w", path, err)
+	}
+	return g, nil
+}
+
+func (g *goldenFile) has(name string) bool { _, ok := g.Tensors[name]; return ok }
+
+func (g *goldenFile) shape(name string) []int { return g.Tensors[name].Shape }
+
+func (g *goldenFile) words(t testing.TB, name, dtype string) []uint32 {
+	t.Helper()
+	e, ok := g.Tensors[name]
+	if !ok {
+		t.Fatalf("%s: no tensor %q", g.Case, name)
+	}
+	if e.DType != dtype {
+		t.Fatalf("%s: tensor %q is %s, want %s", g.Case, name, e.DType, dtype)
+	}
+	n := numElements(e.Shape)
+	if e.Offset < 0 || e.Offset+4*n > len(g.blob) {
+		t.Fatalf("%s: tensor %q [%d values at %d] beyond the data (%d bytes)", g.Case, name, n, e.Offset, len(g.blob))
+	}
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = binary.LittleEndian.Uint32(g.blob[e.Offset+4*i:])
+	}
+	return out
+}
+
+func (g *goldenFile) float32s(t testing.TB, name string) []float32 {
+	w := g.words(t, name, "float32")
+	out := make([]float32, len(w))
+	for i, u := range w {
+		out[i] = math.Float32frombits(u)
+	}
+	return out
+}
+
+func (g *goldenFile) int32s(t testing.TB, name string) []int32 {
+	w := g.words(t, name, "int32")
+	out := make([]int32, len(w))
+	for i, u := range w {
+		out[i] = int32(u)
+	}
+	return out
+}
+
+// config decodes the case's golf config, refusing fields Config does not have.
+func (g *goldenFile) config(t testing.TB) Config {
+	t.Helper()
+	var cfg Config
+	dec := json.NewDecoder(bytes.NewReader(g.Config))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("%s: config: %v", g.Case, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("%s: %v", g.Case, err)
+	}
+	return cfg
+}
+
+// weights returns the case's weights in cfg's Params order; every tensor of the file
+// must be one of cfg's parameters and every parameter must be in the file.
+func (g *goldenFile) weights(t testing.TB, cfg Config) Weights {
+	t.Helper()
+	var w Weights
+	for _, p := range cfg.Params() {
+		name := "weights/" + p.Name
+		if !g.has(name) {
+			t.Fatalf("%s: golf parameter %s has no reference weight", g.Case, p.Name)
+		}
+		if !slices.Equal(g.shape(name), p.Shape) {
+			t.Fatalf("%s: %s is %v in the reference, golf declares %v", g.Case, p.Name, g.shape(name), p.Shape)
+		}
+		w = append(w, p.tensor(g.float32s(t, name)))
+	}
+	for name := range g.Tensors {
+		if rest, ok := strings.CutPrefix(name, "weights/"); ok {
+			if _, ok := cfg.Param(rest); !ok {
+				t.Errorf("%s: reference parameter %s is not a golf parameter of this config", g.Case, rest)
+			}
+		}
+	}
+	return w
+}
+
+// segmentsFromCuSeqlens turns the record's cu_seqlens (segment starts, then the total
+// length, padded by repeating it) into one segment id per position of a [1, n] row.
+func segmentsFromCuSeqlens(cu []int32, n int) ([]int32, error) {
+	if len(cu) < 2 || cu[0] != 0 {
+		return nil, fmt.Errorf("cu_seqlens %v must start at 0", cu)
+	}
+	seg := make([]int32, n)
+	for i := 0; i+1 < len(cu); i++ {
+		a, b := int(cu[i]), int(cu[i+1])
+		if b < a || b > n {
+			return nil, fmt.Errorf("cu_seqlens %v: entry %d (%d..%d) out of order or past %d", cu, i, a, b, n)
+		}
+		for p := a; p < b; p++ {
+			seg[p] = int32(i)
+		}
+	}
+	if int(cu[len(cu)-1]) != n {
+		return nil, fmt.Errorf("cu_seqlens %v must end at the row length %d", cu, n)
+	}
+	return seg, nil
+}
+
+// goldenRun is golf's output for one case.
+type goldenRun struct {
+	losses, logits []float32
+	grads          map[string][]float32
+}
+
+func runGolden(t testing.TB, cfg Config, w Weights, in, tg, seg []int32, b, seq int, unlooped bool) goldenRun {
+	t.Helper()
+	ctx := mlctx.New()
+	if err := LoadWeights(ctx, cfg, w); err != nil {
+		t.Fatal(err)
+	}
+	params := cfg.Params()
+	exec, err := mlctx.NewExec(backend(t), ctx.Reuse(), func(ctx *mlctx.Context, in, tg, seg *graph.Node) []*graph.Node {
+		opts := Options{Unlooped: unlooped}
+		if seg.Shape().Equal(in.Shape()) {
+			opts.Segments = seg
+		}
+		losses := TokenLosses(ctx, cfg, in, tg, opts)
+		logits := Logits(ctx, cfg, in, opts)
+		var vars []*graph.Node
+		for _, p := range params {
+			vars = append(vars, variable(ctx, p.Name).ValueGraph(in.Graph()))
+		}
+		return append([]*graph.Node{losses, logits}, graph.Gradient(graph.ReduceAllMean(losses), vars...)...)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	segT := tensors.FromFlatDataAndDimensions([]int32{0}, 1)
+	if seg != nil {
+		segT = tensors.FromFlatDataAndDimensions(seg, b, seq)
+	}
+	out, err := exec.Exec(tensors.FromFlatDataAndDimensions(in, b, seq), tensors.FromFlatDataAndDimensions(tg, b, seq), segT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := goldenRun{
+		losses: tensors.MustCopyFlatData[float32](out[0]),
+		logits: tensors.MustCopyFlatData[float32](out[1]),
+		grads:  map[string][]float32{},
+	}
+	for i, p := range params {
+		r.grads[p.Name] = tensors.MustCopyFlatData[float32](out[2+i])
+	}
+	return r
+}
+
+// maxAbs returns max |v|.
+func maxAbs(v []float32) float64 {
+	var m float64
+	for _, x := range v {
+		m = math.Max(m, math.Abs(float64(x)))
+	}
+	return m
+}
+
+// maxAbsDiff returns max |a - b|.
+func maxAbsDiff(a, b []float32) float64 {
+	var m float64
+	for i := range a {
+		m = math.Max(m, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return m
+}
+
+// goldenCases are the cases gen_golden.py writes (its CASES), so that a lost file fails.
+var goldenCases = []string{
+	"baseline_odd_layers", "baseline_tiny",
+	"record_asym_logit", "record_full_stack", "record_full_stack_unlooped", "record_full_stack_varlen",
+	"record_ln_scale", "record_loops", "record_loops_skip_gates", "record_loops_unlooped", "record_minimal",
+	"record_parallel", "record_parallel_lane_mlp", "record_partial_rope", "record_qk_gain", "record_skip_gates",
+	"record_smear", "record_smear_bos_fix", "record_sparse_gate", "record_untied_head", "record_varlen",
+	"record_xsa", "t1019_bigram_ve", "t1019_bigram_ve_unprojected",
+}
+
+func goldenFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.golden.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		if n := strings.TrimSuffix(filepath.Base(f), ".golden.gz"); n != "rope" {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, goldenCases) {
+		t.Fatalf("testdata/golden holds cases %v, want %v (run testdata/gen_golden.py)", names, goldenCases)
+	}
+	return files
+}
+
+// TestGolden runs every case of testdata/golden against golf's model: the per-token
+// losses, logits and the gradient of the mean loss with respect to every parameter.
+func TestGolden(t *testing.T) {
+	for _, path := range goldenFiles(t) {
+		g, err := readGolden(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Kind != "model" {
+			continue
+		}
+		t.Run(g.Case, func(t *testing.T) {
+			cfg := g.config(t)
+			w := g.weights(t, cfg)
+			in, tg := g.int32s(t, "inputs"), g.int32s(t, "targets")
+			b, seq := g.Batch, g.Seq
+			var seg []int32
+			if g.has("cu_seqlens") {
+				if b != 1 {
+					t.Fatalf("varlen case with batch %d: the record packs one row", b)
+				}
+				if seg, err = segmentsFromCuSeqlens(g.int32s(t, "cu_seqlens"), seq); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := runGolden(t, cfg, w, in, tg, seg, b, seq, g.Options.Unlooped)
+
+			wantLoss := g.float32s(t, "losses")
+			lossErr := maxAbsDiff(got.losses, wantLoss) / maxAbs(wantLoss)
+			if lossErr > goldenLossTol {
+				t.Errorf("per-token losses: max relative difference %.3g > %g\n golf %v\n ref  %v", lossErr, goldenLossTol, got.losses, wantLoss)
+			}
+			logitErr := 0.0
+			if g.has("logits") {
+				want := g.float32s(t, "logits")
+				if logitErr = maxAbsDiff(got.logits, want) / maxAbs(want); logitErr > goldenLossTol {
+					t.Errorf("logits: max relative difference %.3g > %g", logitErr, goldenLossTol)
+				}
+			}
+			var gradErr float64
+			worst := ""
+			var largest float64
+			for _, p := range cfg.Params() {
+				largest = math.Max(largest, maxAbs(g.float32s(t, "grads/"+p.Name)))
+			}
+			for _, p := range cfg.Params() {
+				want := g.float32s(t, "grads/"+p.Name)
+				d, m := maxAbsDiff(got.grads[p.Name], want), maxAbs(want)
+				if m == 0 {
+					if d > 1e-7*largest {
+						t.Errorf("gradient %s: reference is zero, golf's max |g| is %.3g", p.Name, d)
+					}
+					continue
+				}
+				if rel := d / m; rel > gradErr {
+					gradErr, worst = rel, p.Name
+				}
+				if d/m > goldenGradTol {
+					t.Errorf("gradient %s: max relative difference %.3g > %g (max |ref| %.3g)", p.Name, d/m, goldenGradTol, m)
+				}
+			}
+			logits := "-" // the baseline's GPT has no logits method
+			if g.has("logits") {
+				logits = fmt.Sprintf("%.2e", logitErr)
+			}
+			t.Logf("%-30s losses %.2e  logits %-8s  grads %.2e (%s)", g.Case, lossErr, logits, gradErr, worst)
+			checkTrainLoss(t, g, cfg, w, in, tg, seg, got.losses)
+		})
+	}
+}
+
+// checkTrainLoss compares golf's mean loss with the record's training forward(), which
+// differs from its eval path only with AsymLogit: forward() uses the scalar softcap, as
+// golf does with the frozen softcap_pos/neg at their init LogitSoftcap.
+func checkTrainLoss(t *testing.T, g *goldenFile, cfg Config, w Weights, in, tg, seg []int32, losses []float32) {
+	t.Helper()
+	if cfg.AsymLogit {
+		w = slices.Clone(w)
+		for i := range w {
+			if w[i].Name == "softcap_pos" || w[i].Name == "softcap_neg" {
+				w[i].Data = []float32{float32(cfg.LogitSoftcap)}
+			}
+		}
+		losses = runGolden(t, cfg, w, in, tg, seg, g.Batch, g.Seq, g.Options.Unlooped).losses
+	}
+	var sum float64
+	for _, l := range losses {
+		sum += float64(l)
+	}
+	mean := sum / float64(len(losses))
+	if d := math.Abs(mean-g.TrainLoss) / g.TrainLoss; d > goldenLossTol {
+		t.Errorf("mean loss %.7f, the reference's training forward() %.7f (relative %.3g)", mean, g.TrainLoss, d)
+	}
+}
+
+// TestGoldenRopeTables compares golf's rotary tables with the record's and the baseline's
+// own Rotary (float32 inv_freq, float32 angles p·inv_freq, float32 cos/sin) at positions
+// up to the record's packed training row (98,304 tokens). inv_freq must match bit for bit:
+// a one-ulp difference in a frequency grows with the position (p · ulp), which is what
+// matters in long packed rows. cos and sin of equal float32 angles may differ by the
+// last-place rounding of the two libraries' float32 cos/sin: at most 2 ulps of 1.
+func TestGoldenRopeTables(t *testing.T) {
+	g, err := readGolden(filepath.Join("testdata", "golden", "rope.golden.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tag := range []struct {
+		name string
+		rd   int
+	}{{"record_rd16", 16}, {"baseline_hd64", 64}} {
+		wantInv := g.float32s(t, "inv_freq/"+tag.name)
+		inv := ropeInvFreq(10000, tag.rd)
+		var badInv int
+		for j := range wantInv {
+			if math.Float32bits(inv[j]) != math.Float32bits(wantInv[j]) {
+				badInv++
+				t.Errorf("%s: inv_freq[%d] = %v (%#x), the reference's %v (%#x)", tag.name, j, inv[j], math.Float32bits(inv[j]), wantInv[j], math.Float32bits(wantInv[j]))
+			}
+		}
+		positions := g.int32s(t, "positions/"+tag.name)
+		wantCos, wantSin := g.float32s(t, "cos/"+tag.name), g.float32s(t, "sin/"+tag.name)
+		cos, sin := ropeTable(10000, tag.rd, int(slices.Max(positions))+1)
+		half := tag.rd / 2
+		var worst float64
+		for i, p := range positions {
+			for j := range half {
+				got := []float32{cos[int(p)*half+j], sin[int(p)*half+j]}
+				want := []float32{wantCos[i*half+j], wantSin[i*half+j]}
+				for k := range got {
+					worst = math.Max(worst, math.Abs(float64(got[k]-want[k])))
+				}
+			}
+		}
+		const ulp1 = 1.0 / (1 << 23)
+		if worst > 2*ulp1 {
+			t.Errorf("%s: cos/sin differ by up to %.3g from the reference (> 2 ulps of 1)", tag.name, worst)
+		}
+		t.Logf("%s: inv_freq mismatches %d of %d, max |cos/sin difference| %.3g", tag.name, badInv, len(wantInv), worst)
+	}
+}
+
+// TestGoldenCoversTinyRecord: the full-stack golden case switches on every technique
+// of the tiny-record preset (only the sizes differ, and MatrixInit, which only
+// initialises), so a technique added to the preset must be added to the golden stack.
+func TestGoldenCoversTinyRecord(t *testing.T) {
+	g, err := readGolden(filepath.Join("testdata", "golden", "record_full_stack.golden.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := g.config(t)
+	want, _ := Preset("tiny-record")
+	want.Name, want.VocabSize, want.NumLayers, want.ModelDim, want.NumHeads, want.NumKVHeads, want.MLPHidden, want.SeqLen =
+		got.Name, got.VocabSize, got.NumLayers, got.ModelDim, got.NumHeads, got.NumKVHeads, got.MLPHidden, got.SeqLen
+	want.RopeDims, want.GateWindow, want.XSALastN = got.RopeDims, got.GateWindow, got.XSALastN
+	want.LoopStart, want.LoopEnd, want.ParallelStartLayer = got.LoopStart, got.LoopEnd, got.ParallelStartLayer
+	want.MatrixInit = got.MatrixInit
+	if want.XSALastN != want.NumLayers {
+		t.Errorf("golden stack has XSA on %d of %d layers; tiny-record has it on all", got.XSALastN, got.NumLayers)
+	}
+	a, _ := json.Marshal(got)
+	b, _ := json.Marshal(want)
+	if !bytes.Equal(a, b) {
+		t.Errorf("golden full stack differs from tiny-record beyond sizes:\n golden %s\n preset %s", a, b)
+	}
+}
