@@ -27,6 +27,21 @@ type Evaluator struct {
 	live    bool           // ctx belongs to someone else (a trainer)
 	execs   map[scoreKind]*mlctx.Exec
 	ttt     *tttState // test-time training's own context and graphs, made on first use
+	loss    LossFunc  // NewFromLoss: the network's loss instead of the model's
+}
+
+// LossFunc is a network's per-token loss graph: int32 inputs and targets
+// [B, T] to float32 nats [B, T].
+type LossFunc func(ctx *mlctx.Context, inputs, targets *graph.Node) *graph.Node
+
+// NewFromLoss returns an evaluator of any network given as its per-token
+// loss over the variables of a live context, with vocab its vocabulary
+// size. It runs the plain and sliding passes; what needs the model itself
+// (document isolation, the tilt, test-time training, whole distributions,
+// Weights and SetWeights) is an error.
+func NewFromLoss(backend backends.Backend, ctx *mlctx.Context, vocab int, loss LossFunc) *Evaluator {
+	return &Evaluator{backend: backend, cfg: model.Config{VocabSize: vocab}, ctx: ctx, live: true, loss: loss,
+		execs: map[scoreKind]*mlctx.Exec{}}
 }
 
 // ForBackend returns cfg with its matmul precision settled for backend when
@@ -72,6 +87,9 @@ func (e *Evaluator) Config() model.Config { return e.cfg }
 // SetWeights replaces the weights the evaluator scores; the compiled graphs
 // are kept. On an evaluator from NewFromContext it writes into that context.
 func (e *Evaluator) SetWeights(w model.Weights) error {
+	if e.loss != nil {
+		return errNoModel
+	}
 	if err := model.LoadWeights(e.ctx, e.cfg, w); err != nil {
 		return fmt.Errorf("eval: %w", err)
 	}
@@ -79,7 +97,14 @@ func (e *Evaluator) SetWeights(w model.Weights) error {
 }
 
 // Weights copies the weights the evaluator scores to the host.
-func (e *Evaluator) Weights() (model.Weights, error) { return model.WeightsFromContext(e.ctx, e.cfg) }
+func (e *Evaluator) Weights() (model.Weights, error) {
+	if e.loss != nil {
+		return nil, errNoModel
+	}
+	return model.WeightsFromContext(e.ctx, e.cfg)
+}
+
+var errNoModel = fmt.Errorf("eval: an evaluator of a loss function has no model weights")
 
 // Close frees the compiled graphs (and test-time training's context).
 func (e *Evaluator) Close() {
@@ -162,6 +187,9 @@ func (e *Evaluator) check(tokens []uint16, opts Options) error {
 // mode builds the Mode of opts; hint computation (a phase of its own) is
 // part of scoring, so it is timed inside Score.
 func (e *Evaluator) mode(tokens []uint16, opts Options, timing *Result) (Mode, error) {
+	if e.loss != nil && (opts.TTT != nil || opts.Tilt != nil || opts.DocIsolated) {
+		return nil, fmt.Errorf("eval: document isolation, the tilt and test-time training need a model (this evaluator scores a loss function)")
+	}
 	if opts.TTT != nil {
 		return &tttMode{e: e, opts: opts, timing: timing}, nil
 	}
@@ -210,7 +238,14 @@ func (e *Evaluator) scoreExec(k scoreKind) (*mlctx.Exec, error) {
 	if x := e.execs[k]; x != nil {
 		return x, nil
 	}
-	x, err := mlctx.NewExec(e.backend, e.ctx.Reuse(), scoreGraph(e.cfg, k, nil))
+	fn := scoreGraph(e.cfg, k, nil)
+	if e.loss != nil {
+		if k != (scoreKind{}) {
+			return nil, fmt.Errorf("eval: an evaluator of a loss function cannot give whole distributions")
+		}
+		fn = func(ctx *mlctx.Context, in []*graph.Node) []*graph.Node { return []*graph.Node{e.loss(ctx, in[0], in[1])} }
+	}
+	x, err := mlctx.NewExec(e.backend, e.ctx.Reuse(), fn)
 	if err != nil {
 		return nil, fmt.Errorf("eval: build graph: %w", err)
 	}

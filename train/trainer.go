@@ -14,6 +14,7 @@ import (
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 
+	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/model"
 )
 
@@ -58,8 +59,9 @@ type paramSpec struct {
 // network is what the trainer needs from a model: its per-token loss graph,
 // its parameters with their update rules, and host transfers of weights.
 type network struct {
+	cfg    *model.Config // the model's config (nil for other networks)
 	vocab  int
-	lossFn tokenLossFn
+	lossFn eval.LossFunc
 	params []paramSpec
 	// init gives every parameter its initial value in ctx for seed.
 	init func(backend backends.Backend, ctx *mlctx.Context, seed int64) error
@@ -82,7 +84,7 @@ type Trainer struct {
 
 	accumulate, apply *mlctx.Exec // micro-steps that only add gradients; the final one
 	steps             int         // optimizer steps applied (Adam's t of the last one)
-	evals             map[[2]int]*evaluator
+	eval              *eval.Evaluator // made on the first Evaluate
 }
 
 // TrainerOptions are the settings fixed for a trainer's life.
@@ -103,7 +105,7 @@ func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts
 		return nil, fmt.Errorf("trainer: accumulation steps must be >= 1, got %d", opts.AccumSteps)
 	}
 	t = &Trainer{backend: backend, net: net, opt: opt, ctx: mlctx.New(), accum: opts.AccumSteps,
-		rules: map[string]paramRule{}, evals: map[[2]int]*evaluator{}}
+		rules: map[string]paramRule{}}
 	for _, p := range net.params {
 		if p.rule.kind == muonUpdate && len(p.shape) != 2 {
 			return nil, fmt.Errorf("trainer: Muon needs 2-D parameters, %q has shape %v", p.name, p.shape)
@@ -402,31 +404,29 @@ func (t *Trainer) Restore(s *Snapshot) error {
 }
 
 // Evaluate scores the trainer's current weights (see the package function
-// Evaluate for the metric); the compiled graph is kept for the next call.
+// Evaluate for the metric) through an eval.Evaluator over the trainer's own
+// variables, kept with its compiled graphs for the next call.
 func (t *Trainer) Evaluate(ctx context.Context, valTokens []uint16, bytes ByteCounter, opts EvalOptions) (res EvalResult, err error) {
-	defer recoverGraphPanic("evaluate", &err)
 	if bytes == nil {
 		return EvalResult{}, fmt.Errorf("evaluate: no byte table")
 	}
-	if err := checkTokens(valTokens, t.net.vocab); err != nil {
-		return EvalResult{}, fmt.Errorf("evaluate: validation tokens: %w", err)
+	if opts.SeqLen <= 0 {
+		return EvalResult{}, fmt.Errorf("evaluate: sequence length must be positive, got %d", opts.SeqLen)
 	}
-	rows, err := evalRows(opts, len(valTokens))
+	if t.eval == nil {
+		if t.net.cfg != nil {
+			if t.eval, err = eval.NewFromContext(t.backend, t.ctx, *t.net.cfg); err != nil {
+				return EvalResult{}, fmt.Errorf("evaluate: %w", err)
+			}
+		} else {
+			t.eval = eval.NewFromLoss(t.backend, t.ctx, t.net.vocab, t.net.lossFn)
+		}
+	}
+	r, err := t.eval.Evaluate(ctx, valTokens, eval.TableBytes(bytes), opts.toEval())
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
-	key := [2]int{rows, opts.SeqLen}
-	ev := t.evals[key]
-	if ev == nil {
-		if opts.SeqLen <= 0 {
-			return EvalResult{}, fmt.Errorf("evaluate: sequence length must be positive, got %d", opts.SeqLen)
-		}
-		if ev, err = newEvaluator(t.backend, t.ctx, t.net.lossFn, rows, opts.SeqLen); err != nil {
-			return EvalResult{}, err
-		}
-		t.evals[key] = ev
-	}
-	return ev.run(ctx, valTokens, bytes, opts.Stride, opts.Progress)
+	return fromEval(r), nil
 }
 
 // SetQAT switches the fake quantization of a model built with
@@ -440,8 +440,8 @@ func (t *Trainer) Close() {
 		t.accumulate.Finalize()
 	}
 	t.apply.Finalize()
-	for _, ev := range t.evals {
-		ev.exec.Finalize()
+	if t.eval != nil {
+		t.eval.Close()
+		t.eval = nil
 	}
-	t.evals = map[[2]int]*evaluator{}
 }

@@ -6,13 +6,13 @@ import (
 	"strings"
 
 	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/quant/codec"
 	"github.com/paramgolf/golf/tokenizer"
-	"github.com/paramgolf/golf/train"
 )
 
 func init() {
@@ -129,14 +129,15 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 // benchEvalFunc returns a function that scores weights of the run's model
-// on the validation shards in dir, as golf eval does.
+// on the validation shards in dir, as golf eval does. One eval.Evaluator
+// serves every scheme: its graph is compiled once and each call only loads
+// new weights.
 func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpec string, valTokens int) (quant.EvalFunc, error) {
 	s := run.settings
-	opts := train.EvalOptions{SeqLen: s.SeqLen, Stride: s.EvalStride}
+	opts := eval.Options{SeqLen: s.SeqLen, Stride: s.EvalStride, BOS: tok.BOS()}
 	if opts.SeqLen <= 0 {
 		return nil, fmt.Errorf("checkpoint %s: no training sequence length in its settings", run.name)
 	}
-	opts.BatchRows = max(65536/opts.SeqLen, 1)
 	limit := s.ValTokens
 	if valTokens >= 0 {
 		limit = valTokens
@@ -156,9 +157,16 @@ func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpe
 	if err != nil {
 		return nil, err
 	}
-	bt := tok.ByteTable()
+	ev, err := eval.New(backend, run.cfg, run.weights)
+	if err != nil {
+		return nil, err
+	}
+	bytes := eval.TableBytes(tok.ByteTable())
 	return func(ctx context.Context, w model.Weights) (float64, error) {
-		res, err := train.Evaluate(ctx, backend, run.cfg, w, val, bt, opts)
+		if err := ev.SetWeights(w); err != nil {
+			return 0, err
+		}
+		res, err := ev.Evaluate(ctx, val, bytes, opts)
 		if err != nil {
 			return 0, err
 		}
