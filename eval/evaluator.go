@@ -243,7 +243,9 @@ func (e *Evaluator) scoreExec(k scoreKind) (*mlctx.Exec, error) {
 		if k != (scoreKind{}) {
 			return nil, fmt.Errorf("eval: an evaluator of a loss function cannot give whole distributions")
 		}
-		fn = func(ctx *mlctx.Context, in []*graph.Node) []*graph.Node { return []*graph.Node{e.loss(ctx, in[0], in[1])} }
+		fn = func(ctx *mlctx.Context, in []*graph.Node) []*graph.Node {
+			return []*graph.Node{e.loss(ctx, in[0], in[1])}
+		}
 	}
 	x, err := mlctx.NewExec(e.backend, e.ctx.Reuse(), fn)
 	if err != nil {

@@ -151,7 +151,6 @@ func TestEvaluatorSumsExactly(t *testing.T) {
 	}
 }
 
-
 // An evaluator of a loss function refuses what needs the model.
 func TestLossEvaluatorRefusesModelModes(t *testing.T) {
 	ev := NewFromLoss(backend(t), mlctx.New(), 16, fakeLoss)

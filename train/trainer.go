@@ -82,8 +82,8 @@ type Trainer struct {
 	accum   int
 	rules   map[string]paramRule
 
-	accumulate, apply *mlctx.Exec // micro-steps that only add gradients; the final one
-	steps             int         // optimizer steps applied (Adam's t of the last one)
+	accumulate, apply *mlctx.Exec     // micro-steps that only add gradients; the final one
+	steps             int             // optimizer steps applied (Adam's t of the last one)
 	eval              *eval.Evaluator // made on the first Evaluate
 }
 
