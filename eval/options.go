@@ -127,7 +127,12 @@ type TTT struct {
 	Alpha float64 `json:"alpha"`
 	// Which targets get an adapter at every virtual layer (Q, K, V, O, MLP)
 	// and on the head (record: all but K).
-	Q, K, V, O, MLP, Head bool
+	Q    bool `json:"q"`
+	K    bool `json:"k"`
+	V    bool `json:"v"`
+	O    bool `json:"o"`
+	MLP  bool `json:"mlp"`
+	Head bool `json:"head"`
 	// Chunk is the number of targets scored, then trained on, per step
 	// (record 48).
 	Chunk int `json:"chunk"`
