@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +11,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 
+	"github.com/paramgolf/golf/internal/outlock"
 	"github.com/paramgolf/golf/internal/progress"
 	"github.com/paramgolf/golf/internal/report"
+	"github.com/paramgolf/golf/internal/strictjson"
 	"github.com/paramgolf/golf/tokenizer"
 )
 
@@ -90,6 +92,14 @@ type BuildOptions struct {
 	// TokenizerSHA256 is recorded in the manifest when the Encoder cannot
 	// say it (hex digest of the tokenizer's model file).
 	TokenizerSHA256 string
+	// CaseOps applies the CaseOps transform (tokenizer.CaseOpsEncode) to
+	// every document before encoding it, and writes the validation split's
+	// byte sidecar beside its shards (see SidecarName): the original bytes
+	// of every token, which val_bpb then divides by. The Encoder must be a
+	// CaseOpsEncoder with the operators (a model trained with `golf
+	// tokenizer train --caseops`). The validation TargetBytes come from the
+	// sidecar; the training split's are not counted (0).
+	CaseOps bool
 }
 
 // Manifest describes a build; Build writes it as manifest.json.
@@ -116,6 +126,12 @@ type TokenizerInfo struct {
 	VocabSize int    `json:"vocab_size"`
 	BOS       int    `json:"bos"`
 	SHA256    string `json:"sha256,omitempty"` // of the model file, when known
+	// Path is the model file's absolute path at build time, when it was
+	// a file (FolderTokenizer looks there first).
+	Path string `json:"path,omitempty"`
+	// Transform names the text transform applied before encoding
+	// ("lossless_caps_caseops_v1" for CaseOps), as the record's manifests.
+	Transform string `json:"text_transform,omitempty"`
 }
 
 // InputInfo describes one input of a build.
@@ -138,6 +154,9 @@ type SplitInfo struct {
 	// Zero when the Encoder has no byte table.
 	TargetBytes int64       `json:"target_bytes"`
 	Shards      []ShardInfo `json:"shards"`
+	// ByteShards are the byte sidecar files, one per shard (CaseOps
+	// validation only).
+	ByteShards []ShardInfo `json:"byte_shards,omitempty"`
 }
 
 // ShardInfo describes one shard file of a build.
@@ -155,7 +174,7 @@ func ReadManifest(path string) (*Manifest, error) {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := strictjson.Decode(b, &m); err != nil {
 		return nil, fmt.Errorf("data: manifest %s: %w", path, err)
 	}
 	if m.Format != ManifestFormat {
@@ -171,7 +190,9 @@ type docBatch struct {
 	input    []int   // index in Inputs of each document
 	line     []int64 // line each document starts on (0: whole input)
 	rawBytes int64   // input bytes consumed since the previous batch
+	first    int64   // index in the build of the batch's first document
 	ids      [][]int
+	counts   [][]int // CaseOps validation documents: original bytes per token
 	err      error
 	done     chan struct{} // closed when ids/err are set
 }
@@ -195,7 +216,11 @@ type docBatch struct {
 // opt.Overwrite, the earlier build's manifest is removed first, then its
 // shards are replaced; a manifest present means the shards beside it are
 // complete. Only a process killed outright leaves something behind: a
-// hidden .golf-build-* directory, never a file under a shard's name.
+// hidden .golf-build-* directory, never a file under a shard's name; the
+// next Build into opt.Dir removes it.
+//
+// Build holds opt.Dir's lock (internal/outlock) while it runs: a second
+// build into the same directory fails at once, naming the first.
 func Build(ctx context.Context, opt BuildOptions) (*Manifest, error) {
 	if err := checkBuildOptions(&opt); err != nil {
 		return nil, err
@@ -204,12 +229,24 @@ func Build(ctx context.Context, opt BuildOptions) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One writer at a time; holding the lock, what a killed build left
+	// (its hidden temporary folders) can be removed.
+	lock, err := outlock.Acquire(opt.Dir, commandLine())
+	if err != nil {
+		return nil, fmt.Errorf("data: build: %w", err)
+	}
+	defer lock.Release()
+	for _, name := range staleBuilds(opt.Dir) {
+		if err := os.RemoveAll(filepath.Join(opt.Dir, name)); err != nil {
+			return nil, fmt.Errorf("data: build: remove a killed build's %s: %w", name, err)
+		}
+	}
 	if !opt.Overwrite {
 		if old := earlierBuild(opt.Dir); len(old) > 0 {
 			return nil, fmt.Errorf("data: build: %s already holds a build (%s); overwrite it (--force) or choose another directory", opt.Dir, old[0])
 		}
 	}
-	tmp, err := os.MkdirTemp(opt.Dir, ".golf-build-*")
+	tmp, err := os.MkdirTemp(opt.Dir, buildTempPattern)
 	if err != nil {
 		return nil, fmt.Errorf("data: build: %w", err)
 	}
@@ -220,12 +257,16 @@ func Build(ctx context.Context, opt BuildOptions) (*Manifest, error) {
 	os.RemoveAll(tmp)
 	if err != nil {
 		if created {
+			lock.Release()
 			os.Remove(opt.Dir) // only if still empty
 		}
 		return nil, err
 	}
 	return m, nil
 }
+
+// commandLine names this process for lock files: its command line.
+func commandLine() string { return strings.Join(os.Args, " ") }
 
 func checkBuildOptions(opt *BuildOptions) error {
 	switch {
@@ -247,6 +288,11 @@ func checkBuildOptions(opt *BuildOptions) error {
 	}
 	if b := opt.Encoder.BOS(); b < 0 || b >= opt.Encoder.VocabSize() {
 		return fmt.Errorf("data: build: tokenizer %s has no BOS id (got %d)", opt.Encoder.Name(), b)
+	}
+	if opt.CaseOps {
+		if c, ok := opt.Encoder.(CaseOpsEncoder); !ok || !c.HasCaseOps() {
+			return fmt.Errorf("data: build: tokenizer %s has no CaseOps operators (U+E001..U+E004 as user-defined symbols); train one with `golf tokenizer train --caseops`", opt.Encoder.Name())
+		}
 	}
 	for i, in := range opt.Inputs {
 		if in.Name == "" && in.R == nil {
@@ -291,6 +337,10 @@ func earlierBuild(dir string) []string {
 			old = append(old, filepath.Base(f))
 		}
 	}
+	sides, _ := ValidationByteFiles(dir)
+	for _, f := range sides {
+		old = append(old, filepath.Base(f))
+	}
 	return old
 }
 
@@ -309,6 +359,9 @@ func build(ctx context.Context, opt BuildOptions, tmp string) (*Manifest, error)
 	}
 	if h, ok := enc.(interface{ SHA256() string }); ok {
 		m.Tokenizer.SHA256 = h.SHA256()
+	}
+	if st, err := os.Stat(enc.Name()); err == nil && st.Mode().IsRegular() {
+		m.Tokenizer.Path, _ = filepath.Abs(enc.Name())
 	}
 	var bt *tokenizer.ByteTable
 	if b, ok := enc.(interface{ ByteTable() *tokenizer.ByteTable }); ok {
@@ -332,6 +385,10 @@ func build(ctx context.Context, opt BuildOptions, tmp string) (*Manifest, error)
 	splits := [2]*splitWriter{
 		{split: Val, dir: tmp, shardTokens: int64(opt.ShardTokens), bytes: bt, prev: -1},
 		{split: Train, dir: tmp, shardTokens: int64(opt.ShardTokens), bytes: bt, prev: -1},
+	}
+	if opt.CaseOps {
+		m.Tokenizer.Transform = tokenizer.CaseOpsTransformName
+		splits[0].sidecar, splits[0].bytes, splits[1].bytes = true, nil, nil
 	}
 	defer func() {
 		for _, s := range splits {
@@ -378,7 +435,11 @@ func build(ctx context.Context, opt BuildOptions, tmp string) (*Manifest, error)
 			in := &m.Inputs[b.input[i]]
 			in.Docs++
 			in.TextBytes += int64(len(b.texts[i]))
-			if err := s.writeDoc(toks, int64(len(b.texts[i]))); err != nil {
+			var counts []int
+			if b.counts != nil {
+				counts = b.counts[i]
+			}
+			if err := s.writeDoc(toks, counts, int64(len(b.texts[i])), docPlace(opt.Inputs[b.input[i]], b.line[i], docs)); err != nil {
 				return nil, fmt.Errorf("data: build: %w", err)
 			}
 			docs++
@@ -400,6 +461,9 @@ func build(ctx context.Context, opt BuildOptions, tmp string) (*Manifest, error)
 	switch {
 	case docs == 0:
 		return nil, fmt.Errorf("data: build: the inputs hold no documents")
+	case splits[0].info.Tokens+splits[1].info.Tokens == docs:
+		// Only the BOS of each: shards a model cannot learn from.
+		return nil, fmt.Errorf("data: build: the inputs hold %d document(s), all empty: no text to tokenize", docs)
 	case docs < int64(opt.ValDocs):
 		return nil, fmt.Errorf("data: build: the inputs hold %d documents, fewer than the %d validation documents asked for", docs, opt.ValDocs)
 	}
@@ -462,6 +526,12 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 					return
 				}
 			}
+			if opt.CaseOps {
+				b.err = caseOpsEncode(b, opt.Encoder.(CaseOpsEncoder), int64(opt.ValDocs), func(texts []string) ([][]int, error) {
+					return opt.Encoder.EncodeAll(ctx, texts)
+				})
+				return
+			}
 			b.ids, b.err = opt.Encoder.EncodeAll(ctx, b.texts)
 			if b.err == nil && len(b.ids) != len(b.texts) {
 				b.err = fmt.Errorf("tokenizer %s returned %d encodings for %d documents", opt.Encoder.Name(), len(b.ids), len(b.texts))
@@ -471,6 +541,7 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 	}
 	b := &docBatch{}
 	var batchText int
+	var queued int64 // documents in the batches before b
 	for i, in := range opt.Inputs {
 		counter, dr, info, closeFn, err := openInput(in, opt)
 		if err != nil {
@@ -502,11 +573,12 @@ func readBatches(ctx context.Context, opt BuildOptions, infos []InputInfo, queue
 			if batchText >= opt.BatchBytes {
 				b.rawBytes = counter.n - counted
 				counted = counter.n
+				queued += int64(len(b.texts))
 				if !emit(b) {
 					closeFn()
 					return
 				}
-				b, batchText = &docBatch{}, 0
+				b, batchText = &docBatch{first: queued}, 0
 			}
 		}
 		closeFn()
@@ -572,18 +644,39 @@ type splitWriter struct {
 	split       Split
 	dir         string
 	shardTokens int64
-	bytes       *tokenizer.ByteTable // nil: no target bytes
+	bytes       *tokenizer.ByteTable // nil: no target bytes (unless sidecar)
 	prev        int                  // last token of the stream so far (-1: none)
+	sidecar     bool                 // write the byte sidecar; target bytes come from it
 
-	cur  *ShardWriter
-	info SplitInfo
+	cur      *ShardWriter
+	curBytes *ShardWriter // the current shard's sidecar
+	vals     []uint16
+	info     SplitInfo
 }
 
-// writeDoc appends one document's tokens (BOS first) to the stream.
-func (s *splitWriter) writeDoc(toks []uint16, textBytes int64) error {
+// writeDoc appends one document's tokens (BOS first) to the stream, and
+// with a sidecar the original bytes of each (counts, without BOS's).
+func (s *splitWriter) writeDoc(toks []uint16, counts []int, textBytes int64, place string) error {
 	s.info.Docs++
 	s.info.TextBytes += textBytes
 	s.info.Tokens += int64(len(toks))
+	var vals []uint16
+	if s.sidecar {
+		if len(counts) != len(toks)-1 {
+			return fmt.Errorf("%s: %d byte counts for %d tokens", place, len(counts), len(toks)-1)
+		}
+		var err error
+		if s.vals, err = sidecarValues(s.vals, counts, place); err != nil {
+			return err
+		}
+		vals = s.vals
+		for i, v := range vals {
+			if s.prev >= 0 || i > 0 {
+				s.info.TargetBytes += int64(v)
+			}
+		}
+		s.prev = int(toks[len(toks)-1])
+	}
 	if s.bytes != nil {
 		for _, t := range toks {
 			if s.prev >= 0 {
@@ -601,10 +694,23 @@ func (s *splitWriter) writeDoc(toks []uint16, textBytes int64) error {
 			}
 			s.cur = w
 			s.info.Shards = append(s.info.Shards, ShardInfo{File: filepath.Base(w.Path())})
+			if s.sidecar {
+				if s.curBytes, err = CreateShard(filepath.Join(s.dir, SidecarName(len(s.info.Shards)-1))); err != nil {
+					return err
+				}
+				s.info.ByteShards = append(s.info.ByteShards, ShardInfo{File: filepath.Base(s.curBytes.Path())})
+			}
 		}
 		n := min(int64(len(toks)), s.shardTokens-s.cur.Len())
 		if err := s.cur.Write(toks[:n]); err != nil {
 			return err
+		}
+		if s.sidecar {
+			if err := s.curBytes.Write(vals[:n]); err != nil {
+				return err
+			}
+			s.info.ByteShards[len(s.info.ByteShards)-1].Tokens += n
+			vals = vals[n:]
 		}
 		sh := &s.info.Shards[len(s.info.Shards)-1]
 		sh.Tokens += n
@@ -625,9 +731,12 @@ func (s *splitWriter) writeDoc(toks []uint16, textBytes int64) error {
 // closeShard publishes the current shard (in the temporary directory) and
 // records its digest.
 func (s *splitWriter) closeShard() error {
-	w := s.cur
-	s.cur = nil
+	w, wb := s.cur, s.curBytes
+	s.cur, s.curBytes = nil, nil
 	if err := w.Close(); err != nil {
+		if wb != nil {
+			wb.Abort()
+		}
 		return err
 	}
 	sum, err := fileSHA256(w.Path())
@@ -635,6 +744,15 @@ func (s *splitWriter) closeShard() error {
 		return err
 	}
 	s.info.Shards[len(s.info.Shards)-1].SHA256 = sum
+	if wb != nil {
+		if err := wb.Close(); err != nil {
+			return err
+		}
+		if sum, err = fileSHA256(wb.Path()); err != nil {
+			return err
+		}
+		s.info.ByteShards[len(s.info.ByteShards)-1].SHA256 = sum
+	}
 	return nil
 }
 
@@ -649,6 +767,10 @@ func (s *splitWriter) abort() {
 	if s.cur != nil {
 		s.cur.Abort()
 		s.cur = nil
+	}
+	if s.curBytes != nil {
+		s.curBytes.Abort()
+		s.curBytes = nil
 	}
 }
 
@@ -686,7 +808,7 @@ func publish(opt BuildOptions, tmp string, m *Manifest) error {
 	}
 	var names []string
 	for _, sp := range []*SplitInfo{&m.Val, &m.Train} {
-		for _, sh := range sp.Shards {
+		for _, sh := range slices.Concat(sp.Shards, sp.ByteShards) {
 			names = append(names, sh.File)
 		}
 	}

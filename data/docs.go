@@ -3,7 +3,6 @@ package data
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/paramgolf/golf/internal/jsonltext"
 )
 
 // Format says how an input holds its documents.
@@ -187,44 +188,8 @@ func decodeJSONL(name string, line int64, record string) (string, error) {
 	return text, nil
 }
 
-// jsonlText returns the "text" string of one JSONL record. The key must be
-// exactly "text" (encoding/json would also match "Text" in a struct); the
-// last one wins if repeated, as in Python's json.loads.
-func jsonlText(line []byte) (string, error) {
-	var rec map[string]json.RawMessage
-	if err := json.Unmarshal(line, &rec); err != nil {
-		return "", fmt.Errorf("not a JSON object: %w", err)
-	}
-	raw, ok := rec["text"]
-	if !ok {
-		return "", fmt.Errorf(`the record has no "text" field`)
-	}
-	var text string
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", fmt.Errorf(`the "text" field is %s, not a string`, jsonKind(raw))
-	}
-	if err := json.Unmarshal(raw, &text); err != nil {
-		return "", fmt.Errorf(`the "text" field: %w`, err)
-	}
-	return text, nil
-}
-
-func jsonKind(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return "empty"
-	}
-	switch raw[0] {
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 'n':
-		return "null"
-	case 't', 'f':
-		return "a boolean"
-	}
-	return "a number"
-}
+// jsonlText is the JSONL rule golf tokenize --jsonl shares (jsonltext.Text).
+func jsonlText(line []byte) (string, error) { return jsonltext.Text(line) }
 
 func (d *docReader) nextBlock() (string, int64, error) {
 	var doc []byte

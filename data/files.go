@@ -30,8 +30,9 @@ func shardPattern(split Split) string { return "fineweb_" + string(split) + "_*.
 // sorted by name, or an error if there are none.
 func TrainFiles(dir string) ([]string, error) { return splitFiles(dir, Train) }
 
-// ValFiles returns the validation shards in dir (fineweb_val_*.bin), sorted
-// by name, or an error if there are none.
+// ValFiles returns the validation shards in dir (fineweb_val_*.bin, not
+// the byte sidecar's fineweb_val_bytes_*.bin), sorted by name, or an error
+// if there are none.
 func ValFiles(dir string) ([]string, error) { return splitFiles(dir, Val) }
 
 func splitFiles(dir string, split Split) ([]string, error) {
@@ -41,7 +42,7 @@ func splitFiles(dir string, split Split) ([]string, error) {
 	}
 	var files []string
 	for _, e := range entries { // ReadDir sorts by name
-		if ok, _ := filepath.Match(shardPattern(split), e.Name()); ok && !e.IsDir() {
+		if ok, _ := filepath.Match(shardPattern(split), e.Name()); ok && !e.IsDir() && !isSidecar(e.Name()) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}

@@ -20,6 +20,9 @@ type ShardStats struct {
 	// first of the file, with its predecessor) by the val_bpb rule:
 	// ByteTable.CountTargets over the shard's tokens.
 	Bytes int64 `json:"bytes"`
+	// ByteSource says where Bytes come from: "table" (the tokenizer's byte
+	// table) or "sidecar" (the shard's byte sidecar, InspectShardBytes).
+	ByteSource string `json:"byte_source,omitempty"`
 }
 
 // InspectShard reads the shard at path (memory-mapped) and counts its
@@ -32,7 +35,7 @@ func InspectShard(path string, v Vocabulary) (ShardStats, error) {
 		return ShardStats{}, err
 	}
 	defer s.Close()
-	st := ShardStats{File: path, Tokens: int64(s.Len()), MaxID: -1}
+	st := ShardStats{File: path, Tokens: int64(s.Len()), MaxID: -1, ByteSource: "table"}
 	vocab, bos, bt := v.VocabSize(), v.BOS(), v.ByteTable()
 	prev := -1
 	for i, t16 := range s.Tokens() {

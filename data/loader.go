@@ -17,6 +17,11 @@ import (
 // step, so their spans are disjoint and together cover each chunk; the last
 // token of a rank's span is seen only as a target.
 //
+// A training step is read with NextStep: the reference's
+// ReferenceAccumSteps(world) calls of next_batch, so that every optimizer
+// step trains on the reference's tokens however it is split into
+// micro-batches. Next is one such call.
+//
 // One shard is open at a time (memory-mapped, see OpenShard). A Loader is
 // not safe for concurrent use.
 type Loader struct {
@@ -196,6 +201,111 @@ func (l *Loader) NextInto(inputs, targets []int32, globalTokens, seqLen, accumSt
 			dst[i] = int32(t)
 		}
 	})
+}
+
+// ReferenceSpans is the number of spans a global batch is read as: the
+// reference (train_gpt.py) sets grad_accum_steps = 8 / world_size, and
+// each of a rank's micro-steps takes one span of its own, so every
+// optimizer step reads 8 spans of globalTokens/8 + 1 consecutive stream
+// tokens, whatever the number of ranks.
+const ReferenceSpans = 8
+
+// ReferenceAccumSteps returns the reference's grad_accum_steps for
+// worldSize ranks: ReferenceSpans / worldSize. A world size that does not
+// divide 8 is an error, as in train_gpt.py.
+func ReferenceAccumSteps(worldSize int) (int, error) {
+	if worldSize < 1 || ReferenceSpans%worldSize != 0 {
+		return 0, fmt.Errorf("data: world size %d must divide %d (the reference's grad_accum_steps = %d / world size)", worldSize, ReferenceSpans, ReferenceSpans)
+	}
+	return ReferenceSpans / worldSize, nil
+}
+
+// StepShape checks the layout of one global step and returns the tokens of
+// each span (globalTokens / ReferenceSpans) and the rows of seqLen tokens
+// that rank gets per step: ReferenceAccumSteps(worldSize) spans' worth.
+// globalTokens must be a multiple of ReferenceSpans × seqLen, as the
+// reference's reshape of every span into rows needs.
+func StepShape(globalTokens, seqLen, worldSize int) (spanTokens, rankRows int, err error) {
+	accum, err := ReferenceAccumSteps(worldSize)
+	if err != nil {
+		return 0, 0, err
+	}
+	switch {
+	case seqLen < 1:
+		return 0, 0, fmt.Errorf("data: sequence length %d, want at least 1", seqLen)
+	case globalTokens < 1 || globalTokens%(ReferenceSpans*seqLen) != 0:
+		return 0, 0, fmt.Errorf("data: global batch of %d tokens is not a positive multiple of %d spans × sequence length %d (the reference reads every step as %d spans of whole rows)",
+			globalTokens, ReferenceSpans, seqLen, ReferenceSpans)
+	}
+	spanTokens = globalTokens / ReferenceSpans
+	return spanTokens, accum * spanTokens / seqLen, nil
+}
+
+// SpanOffsets returns where rank's spans of one global step start in the
+// stream, counted from the step's first token: the step is 8 consecutive
+// spans of span = globalTokens/8 + 1 tokens, read as ReferenceAccumSteps
+// micro-steps of worldSize spans each, rank r taking the r-th span of each
+// micro-step, so its k-th span is span number k×worldSize + r:
+//
+//	offset(k) = (k×worldSize + rank) × (globalTokens/8 + 1)
+//
+// For one rank and the tiny preset (2,048 tokens) that is 0, 257, 514, ...
+// It describes what NextStep reads; it opens nothing.
+func SpanOffsets(globalTokens, seqLen, worldSize, rank int) ([]int64, error) {
+	span, _, err := StepShape(globalTokens, seqLen, worldSize)
+	if err != nil {
+		return nil, err
+	}
+	if rank < 0 || rank >= worldSize {
+		return nil, fmt.Errorf("data: rank %d outside [0, %d)", rank, worldSize)
+	}
+	accum := ReferenceSpans / worldSize
+	offs := make([]int64, accum)
+	for k := range offs {
+		offs[k] = int64(k*worldSize+rank) * int64(span+1)
+	}
+	return offs, nil
+}
+
+// NextStep returns this rank's rows of the next optimizer step, exactly as
+// the reference reads them: ReferenceAccumSteps(world) calls of
+// next_batch(globalTokens, seqLen, grad_accum_steps), their rows
+// concatenated in order (see SpanOffsets for where each span starts).
+// inputs and targets are row-major [rankRows, seqLen] (StepShape); a
+// trainer cuts its micro-batches from these rows, so how a step is split
+// for memory never changes which tokens it sees.
+func (l *Loader) NextStep(globalTokens, seqLen int) (inputs, targets []int32, err error) {
+	_, rows, err := StepShape(globalTokens, seqLen, l.worldSize)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := rows * seqLen
+	buf := make([]int32, 2*n)
+	inputs, targets = buf[:n:n], buf[n:]
+	if err := l.NextStepInto(inputs, targets, globalTokens, seqLen); err != nil {
+		return nil, nil, err
+	}
+	return inputs, targets, nil
+}
+
+// NextStepInto is NextStep writing into inputs and targets, which must each
+// hold exactly the rank's rows × seqLen tokens.
+func (l *Loader) NextStepInto(inputs, targets []int32, globalTokens, seqLen int) error {
+	span, rows, err := StepShape(globalTokens, seqLen, l.worldSize)
+	if err != nil {
+		return err
+	}
+	if n := rows * seqLen; len(inputs) != n || len(targets) != n {
+		return fmt.Errorf("data: loader: NextStepInto needs inputs and targets of %d tokens, got %d and %d", n, len(inputs), len(targets))
+	}
+	accum := ReferenceSpans / l.worldSize
+	for k := range accum {
+		lo, hi := k*span, (k+1)*span
+		if err := l.NextInto(inputs[lo:hi], targets[lo:hi], globalTokens, seqLen, accum); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // State returns the loader's position, for Restore.

@@ -26,6 +26,19 @@
 // [ByteTable] counts the bytes each token stands for, as the challenge's
 // val_bpb does: val_bpb = total nats / (ln 2 × total bytes).
 //
+// [Train] trains a BPE vocabulary as spm_train 0.1.97 does, with the same
+// pieces in the same order with the same scores, and writes the same .model
+// file byte for byte ([Model.MarshalBinary]; .vocab with
+// [Model.WriteVocab]). Where the reference's result depends on libstdc++
+// (which of the pairs tied at the 5% cut of its "active" set it keeps, and
+// how it samples sentences) train_stdcompat.go reproduces the library;
+// testdata/gen_train_reference.py produces the reference outputs
+// (testdata/train/).
+//
+// [CaseOpsEncode] is the record's lossless capitalization transform and
+// [CaseOpsDecode] its inverse; [Model.CaseOpsEncode] returns with each token
+// the bytes of the original text it stands for, the record's byte sidecar.
+//
 // The .model format is protobuf (ModelProto in SentencePiece's
 // sentencepiece_model.proto); proto.go documents the fields read and the
 // wire format. The charsmap is a darts-clone double-array trie, documented at

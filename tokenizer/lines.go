@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/paramgolf/golf/internal/jsonltext"
 )
 
 // LinesOptions configures EncodeLines.
@@ -206,19 +207,13 @@ func (m *Model) encodeBatch(ctx context.Context, b *lineBatch, opt LinesOptions)
 			if strings.TrimSpace(text) == "" {
 				continue
 			}
-			var rec struct {
-				Text *string `json:"text"`
-			}
-			lineNo := b.firstLine + int64(i)
-			if err := json.Unmarshal([]byte(text), &rec); err != nil {
-				b.err = fmt.Errorf("line %d: bad JSON record: %w", lineNo, err)
+			// The rule golf data build applies: the key exactly "text".
+			doc, err := jsonltext.Text([]byte(text))
+			if err != nil {
+				b.err = fmt.Errorf("line %d: %w", b.firstLine+int64(i), err)
 				return
 			}
-			if rec.Text == nil {
-				b.err = fmt.Errorf("line %d: the JSON object has no \"text\" field", lineNo)
-				return
-			}
-			text = *rec.Text
+			text = doc
 		}
 		if opt.Pieces {
 			pieces := m.EncodePieces(text)

@@ -104,8 +104,13 @@ func TestEncodeLinesJSONLAndPieces(t *testing.T) {
 	}
 	out.Reset()
 	_, err = m.EncodeLines(context.Background(), &out, strings.NewReader(in+"[1,2]\n"), LinesOptions{JSONL: true, Name: "docs.jsonl"})
-	if err == nil || !strings.Contains(err.Error(), "docs.jsonl: line 4: bad JSON record") {
+	if err == nil || !strings.Contains(err.Error(), "docs.jsonl: line 4: not a JSON object") {
 		t.Fatalf("error %v", err)
+	}
+	// The key is exactly "text", as golf data build reads it.
+	_, err = m.EncodeLines(context.Background(), io.Discard, strings.NewReader(`{"Text":"capitalised"}`+"\n"), LinesOptions{JSONL: true})
+	if err == nil || !strings.Contains(err.Error(), `no "text" field`) {
+		t.Fatalf(`{"Text": ...}: %v, want the same refusal as golf data build`, err)
 	}
 	if out.String() != "981 465 943 458 401\n974 976\n" {
 		t.Fatalf("output before the bad line: %q", out.String())

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"bytes"
 	"crypto/sha256"
 	_ "embed"
 	"fmt"
@@ -123,6 +124,7 @@ type NormalizerSpec struct {
 type Model struct {
 	name   string
 	sha256 string // hex digest of the .model bytes
+	raw    []byte // the .model bytes
 	pieces []string
 	scores []float32
 	types  []PieceType
@@ -189,6 +191,7 @@ func Parse(name string, data []byte) (*Model, error) {
 		return nil, fmt.Errorf("tokenizer: %s: %w", name, err)
 	}
 	m.sha256 = fmt.Sprintf("%x", sha256.Sum256(data))
+	m.raw = bytes.Clone(data)
 	return m, nil
 }
 
@@ -197,16 +200,21 @@ func Parse(name string, data []byte) (*Model, error) {
 func (m *Model) SHA256() string { return m.sha256 }
 
 func parse(name string, data []byte) (*Model, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("the file is empty (0 bytes), not a SentencePiece model")
+	}
 	mp, err := parseModelProto(data)
 	if err != nil {
 		return nil, fmt.Errorf("not a valid SentencePiece model file: %w", err)
 	}
+	// No pieces first: bytes that decode as an empty message say nothing
+	// of a model type (protobuf's default, UNIGRAM, would be reported).
+	if len(mp.pieces) == 0 {
+		return nil, fmt.Errorf("no pieces: the vocabulary is empty (is it a SentencePiece model file?)")
+	}
 	t := mp.trainer
 	if t.ModelType != BPE {
 		return nil, fmt.Errorf("model type is %v; only BPE models are supported", t.ModelType)
-	}
-	if len(mp.pieces) == 0 {
-		return nil, fmt.Errorf("the vocabulary is empty")
 	}
 	if len(mp.pieces) > 1<<30 {
 		return nil, fmt.Errorf("%d pieces is more than supported", len(mp.pieces))

@@ -177,7 +177,7 @@ func TestParseErrors(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"empty file", nil, "model type is UNIGRAM"},
+		{"empty file", nil, "the file is empty"},
 		{"text file", []byte("hello, world\n"), "not a valid SentencePiece model"},
 		{"truncated", valid[:len(valid)-3], "runs past the end"},
 		{"bad wire type", append(slices.Clone(valid), 0x0f), "invalid wire type"},
@@ -279,5 +279,17 @@ func TestSHA256IsTheModelFileDigest(t *testing.T) {
 	}
 	if want := fmt.Sprintf("%x", sha256.Sum256(raw)); Default().SHA256() != want {
 		t.Errorf("Default().SHA256() = %s, want %s", Default().SHA256(), want)
+	}
+}
+
+// An empty or vocabulary-less file is reported as such, not as a model of
+// the wrong type.
+func TestParseEmptyFile(t *testing.T) {
+	for _, data := range [][]byte{nil, {}} {
+		_, err := Parse("empty.model", data)
+		if err == nil || strings.Contains(err.Error(), "UNIGRAM") || !strings.Contains(err.Error(), "empty.model") ||
+			!strings.Contains(err.Error(), "empty") {
+			t.Errorf("%x: %v", data, err)
+		}
 	}
 }

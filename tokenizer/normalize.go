@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -90,8 +91,10 @@ func (t dartsTrie) longestPrefix(s string) (length int, value uint32) {
 // longest-first and never normalizes or splits. Like the reference's trie of
 // C strings, it sees each piece only up to its first NUL byte.
 type prefixMatcher struct {
-	keys   map[string]bool
-	maxLen int
+	keys    map[string]bool
+	lengths []int     // the keys' distinct lengths, longest first
+	maxLen  int       // the longest key
+	first   [256]bool // bytes that start a key
 }
 
 func newPrefixMatcher(pieces []string) *prefixMatcher {
@@ -103,19 +106,27 @@ func newPrefixMatcher(pieces []string) *prefixMatcher {
 		if p == "" {
 			continue
 		}
+		if !m.keys[p] && !slices.Contains(m.lengths, len(p)) {
+			m.lengths = append(m.lengths, len(p))
+		}
 		m.keys[p] = true
-		m.maxLen = max(m.maxLen, len(p))
+		m.first[p[0]] = true
 	}
 	if len(m.keys) == 0 {
 		return nil
 	}
+	slices.SortFunc(m.lengths, func(a, b int) int { return b - a })
+	m.maxLen = m.lengths[0]
 	return m
 }
 
 // match returns the length of the longest key that prefixes s, or 0.
 func (m *prefixMatcher) match(s string) int {
-	for n := min(m.maxLen, len(s)); n > 0; n-- {
-		if m.keys[s[:n]] {
+	if len(s) == 0 || !m.first[s[0]] {
+		return 0
+	}
+	for _, n := range m.lengths {
+		if n <= len(s) && m.keys[s[:n]] {
 			return n
 		}
 	}

@@ -1,14 +1,15 @@
 package train
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
 	"github.com/paramgolf/golf/internal/atomicfile"
+	"github.com/paramgolf/golf/internal/strictjson"
 	"github.com/paramgolf/golf/model"
 )
 
@@ -45,6 +46,12 @@ type TrainState struct {
 	// model's name): golf eval's defaults.
 	DataDir   string `json:"data_dir,omitempty"`
 	Tokenizer string `json:"tokenizer,omitempty"`
+	// TokenizerSHA256 is the tokenizer file's digest, so that a resumed
+	// run or an evaluation can tell a different tokenizer under the same
+	// name; EmbeddedCorpus says the data was the embedded corpus (DataDir
+	// is then only where it was built).
+	TokenizerSHA256 string `json:"tokenizer_sha256,omitempty"`
+	EmbeddedCorpus  bool   `json:"embedded_corpus,omitempty"`
 }
 
 // Checkpoint is a loaded checkpoint directory.
@@ -71,6 +78,14 @@ func SaveCheckpoint(dir string, ck *Checkpoint) error {
 	}
 	if err := model.CheckOrderedWeights(ck.Config, ck.Weights); err != nil {
 		return fmt.Errorf("save checkpoint %s: weights: %w", dir, err)
+	}
+	// A checkpoint never holds NaN or infinite values: resuming from one
+	// could only fail again.
+	if err := checkFinite("weights", ck.Weights); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
+	}
+	if err := checkFinite("optimizer state", ck.Optimizer); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", dir, err)
 	}
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -125,6 +140,31 @@ func SaveCheckpoint(dir string, ck *Checkpoint) error {
 	return syncDir(parent)
 }
 
+// ErrNonFinite is wrapped by the error of SaveCheckpoint (and of a run's
+// checkpoint) when the values to save hold NaN or infinities.
+var ErrNonFinite = errors.New("non-finite values")
+
+// checkFinite reports the tensors of ts that hold NaN or infinite values.
+func checkFinite(what string, ts []model.Tensor) error {
+	total, first := 0, ""
+	for _, t := range ts {
+		n := 0
+		for _, x := range t.Data {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				n++
+			}
+		}
+		if n > 0 && first == "" {
+			first = fmt.Sprintf("%s: %d of %d", t.Name, n, len(t.Data))
+		}
+		total += n
+	}
+	if total > 0 {
+		return fmt.Errorf("the %s hold %d %w (NaN or infinite; first %s)", what, total, ErrNonFinite, first)
+	}
+	return nil
+}
+
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -154,7 +194,7 @@ func ReadTrainState(dir string) (*TrainState, error) {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
 	var st TrainState
-	if err := json.Unmarshal(b, &st); err != nil {
+	if err := strictjson.Decode(b, &st); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, stateFile, err)
 	}
 	if st.Format != checkpointFormat {
@@ -175,9 +215,7 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ck.Config); err != nil {
+	if err := strictjson.Decode(b, &ck.Config); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, configFile, err)
 	}
 	if err := ck.Config.Validate(); err != nil {

@@ -32,6 +32,12 @@ type EvalOptions struct {
 	BatchRows int
 	// Progress, when set, receives periodic progress lines.
 	Progress io.Writer
+	// TargetBytes, when set, holds the bytes of every token of the
+	// validation stream: the byte sidecar of CaseOps data
+	// (data.LoadValidationBytes). The target at stream position p then
+	// counts TargetBytes[p] bytes instead of what the ByteCounter says, as
+	// the record's evaluation does. It must cover the whole stream.
+	TargetBytes []uint16
 }
 
 // EvalResult is the outcome of one evaluation.
@@ -51,6 +57,15 @@ func (o EvalOptions) toEval() eval.Options {
 		e.BatchTokens = o.BatchRows * max(o.SeqLen, 1)
 	}
 	return e
+}
+
+// byteSource is the eval package's byte source of a byte rule, or of the
+// sidecar when the options carry one.
+func (o EvalOptions) byteSource(rule ByteCounter) eval.ByteSource {
+	if o.TargetBytes != nil {
+		return eval.SidecarBytes(o.TargetBytes)
+	}
+	return eval.TableBytes(rule)
 }
 
 // fromEval maps an eval.Result onto EvalResult.

@@ -18,6 +18,35 @@ func (byteRule) TokenBytes(prev, tok int) int {
 	return n
 }
 
+// A byte sidecar in EvalOptions replaces the byte rule position by
+// position: the target at stream position p counts TargetBytes[p], every
+// target once, whatever the stride; a sidecar shorter than the stream is
+// refused.
+func TestTrainerEvaluateSidecarBytes(t *testing.T) {
+	tr := newToyTrainer(t, DefaultOptimizer(), 1, 12)
+	tokens := toyStream(1+4*10+3, toyVocab, 21)
+	sidecar := make([]uint16, len(tokens))
+	var want int64
+	for p := range sidecar {
+		sidecar[p] = uint16(p*7%5 + p%3)
+		if p > 0 {
+			want += int64(sidecar[p])
+		}
+	}
+	for _, stride := range []int{10, 3} {
+		res, err := tr.Evaluate(context.Background(), tokens, byteRule{}, EvalOptions{SeqLen: 10, Stride: stride, TargetBytes: sidecar})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Bytes != want {
+			t.Errorf("stride %d: %d bytes, the sidecar's targets hold %d", stride, res.Bytes, want)
+		}
+		if _, err := tr.Evaluate(context.Background(), tokens, byteRule{}, EvalOptions{SeqLen: 10, Stride: stride, TargetBytes: sidecar[:len(tokens)-1]}); err == nil {
+			t.Errorf("stride %d: a short sidecar was accepted", stride)
+		}
+	}
+}
+
 // hostToyLoss is the toy bigram model's mean loss over every target of the
 // stream, in float64 on the host from its weights.
 func hostToyLoss(t *testing.T, tr *Trainer, s []uint16) float64 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -14,8 +15,14 @@ import (
 
 // NewTrainer initialises cfg's parameters from opts.Seed on backend and
 // prepares its optimizers. Nothing is compiled until the first Step.
+//
+// The optimizer's StorageDType, when auto, follows the compute dtype chosen
+// for backend (OptimizerConfig.ResolveStorage); Trainer.Optimizer says what
+// was chosen.
 func NewTrainer(backend backends.Backend, cfg model.Config, opt OptimizerConfig, opts TrainerOptions) (*Trainer, error) {
-	net, err := modelNetwork(forBackend(backend, cfg), opt)
+	cfg = forBackend(backend, cfg)
+	opt = opt.ResolveStorage(cfg.ComputeDType)
+	net, err := modelNetwork(cfg, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +48,7 @@ func Evaluate(ctx context.Context, backend backends.Backend, cfg model.Config, w
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
 	defer ev.Close()
-	r, err := ev.Evaluate(ctx, valTokens, eval.TableBytes(byteTable), opts.toEval())
+	r, err := ev.Evaluate(ctx, valTokens, opts.byteSource(byteTable), opts.toEval())
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
@@ -110,6 +117,7 @@ func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 	if err := cfg.Validate(); err != nil {
 		return network{}, fmt.Errorf("trainer: %w", err)
 	}
+	bf16 := opt.StorageDType == dtypes.BFloat16
 	var params []paramSpec
 	for _, p := range cfg.Params() {
 		g, err := GroupOf(p.Class)
@@ -122,6 +130,16 @@ func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 		}
 		if r.kind == muonUpdate && len(p.Shape) != 2 {
 			return network{}, fmt.Errorf("trainer: matrix parameter %q has shape %v, Muon needs 2-D", p.Name, p.Shape)
+		}
+		// The reference's bf16 storage (StorageDType): the model is cast to
+		// bf16 and only CastedLinear layers (an untied head among them) and
+		// small/control parameters go back to fp32, so embedding tables stay
+		// bf16; every Muon update passes through a bf16 buffer.
+		switch {
+		case r.kind == muonUpdate:
+			r.bf16Update = bf16
+		case p.Class == model.Embedding || p.Class == model.Table:
+			r.bf16Weights = bf16
 		}
 		params = append(params, paramSpec{name: p.Name, shape: p.Shape, rule: r})
 	}

@@ -42,6 +42,22 @@ type OptimizerConfig struct {
 	// is about 3x slower than its f32 one).
 	NewtonSchulzDType dtypes.DType `json:"muon_dtype"`
 
+	// StorageDType is the precision of the reference's bfloat16 storage
+	// points on accelerators (train_gpt.py casts the model to bf16 and
+	// restores only the other parameters to fp32, and Muon's updates_flat
+	// is bf16):
+	//   - the tied embedding's weights, its Adam moments and its gradient
+	//     are held in this dtype (torch's fused Adam on a bf16 parameter:
+	//     moments in the parameter's dtype, arithmetic in float32, every
+	//     stored value rounded);
+	//   - Muon's scaled update is rounded to it before it is applied to the
+	//     float32 matrix.
+	// BFloat16 rounds there as the reference does on a GPU; Float32 keeps
+	// every value float32. The zero value (InvalidDType, "auto") follows the
+	// model's compute dtype: BFloat16 when the matmuls run in bfloat16 (the
+	// accelerator default), Float32 otherwise (the CPU).
+	StorageDType dtypes.DType `json:"storage_dtype,omitempty"`
+
 	Beta1   float64 `json:"beta1"`    // Adam first-moment decay (0.9)
 	Beta2   float64 `json:"beta2"`    // Adam second-moment decay (0.95)
 	AdamEps float64 `json:"adam_eps"` // Adam denominator epsilon (1e-8)
@@ -100,10 +116,28 @@ func (c OptimizerConfig) Validate() error {
 	if c.NewtonSchulzDType != dtypes.BFloat16 && c.NewtonSchulzDType != dtypes.Float32 {
 		return fmt.Errorf("optimizer: Newton-Schulz dtype must be bfloat16 or float32, got %s", c.NewtonSchulzDType)
 	}
+	switch c.StorageDType {
+	case dtypes.InvalidDType, dtypes.BFloat16, dtypes.Float32:
+	default:
+		return fmt.Errorf("optimizer: storage dtype must be auto, bfloat16 or float32, got %s", c.StorageDType)
+	}
 	if _, err := newtonSchulzCoeffs(c.NewtonSchulzCoeffs, c.NewtonSchulzSteps); err != nil {
 		return fmt.Errorf("optimizer: %w", err)
 	}
 	return nil
+}
+
+// ResolveStorage returns c with StorageDType settled for a model whose
+// matmuls run in computeDType ("bfloat16", "float32" or "" for float32):
+// an explicit StorageDType is kept, auto follows the compute dtype.
+func (c OptimizerConfig) ResolveStorage(computeDType string) OptimizerConfig {
+	if c.StorageDType == dtypes.InvalidDType {
+		c.StorageDType = dtypes.Float32
+		if computeDType == "bfloat16" {
+			c.StorageDType = dtypes.BFloat16
+		}
+	}
+	return c
 }
 
 // updateKind says which optimizer updates a parameter.
@@ -119,6 +153,50 @@ type paramRule struct {
 	kind updateKind
 	lr   float64 // base learning rate, multiplied by the schedule's scale
 	wd   float64 // decoupled weight decay
+	// bf16Weights (Adam): the gradient, the moments and the weights are
+	// held in bfloat16, the arithmetic in float32 (the reference's tied
+	// embedding on a GPU).
+	bf16Weights bool
+	// bf16Update (Muon): the scaled update is rounded to bfloat16 before it
+	// is applied (the reference's updates_flat).
+	bf16Update bool
+}
+
+// hostRoundBF16 rounds x to the nearest bfloat16 (ties to even, NaN kept) and
+// returns it as a float32: torch's x.bfloat16().float().
+func hostRoundBF16(x float32) float32 {
+	if x != x {
+		return x
+	}
+	b := math.Float32bits(x)
+	b += 0x7fff + (b>>16)&1
+	return math.Float32frombits(b &^ 0xffff)
+}
+
+// roundBF16 rounds float32 values to the nearest bfloat16 (ties to even)
+// and returns them as float32: what storing them in bfloat16 keeps.
+//
+// It is float32 arithmetic, not a dtype conversion, because a conversion
+// is not the same rounding everywhere: gomlx's pure-Go backend truncates
+// float32 to bfloat16, and XLA on GPUs may drop a float32 -> bfloat16 ->
+// float32 pair altogether (excess precision). With a = |x|:
+//
+//	h = c - (c - a), c = a*(2^23 + 1)    a rounded to 1 significant bit (Veltkamp)
+//	p = h/2 if h > a else h              2^floor(log2 a)
+//	r = (a + 1.5*2^16*p) - 1.5*2^16*p    a rounded to a multiple of p/128
+//
+// r is a rounded to 8 significant bits by float32 addition's own round to
+// nearest even; the result is sign(x)*r. Zeros, non-finite values, values
+// above 2^100 and float32 subnormals pass through unchanged.
+func roundBF16(x *Node) *Node {
+	a := Abs(x)
+	c := MulScalar(a, 1<<23+1)
+	h := Sub(c, Sub(c, a))
+	p := Where(GreaterThan(h, a), MulScalar(h, 0.5), h)
+	big := MulScalar(p, 1.5*(1<<16))
+	r := Sub(Add(a, big), big)
+	ok := And(GreaterOrEqual(a, Scalar(x.Graph(), x.DType(), 0x1p-126)), LessThan(a, Scalar(x.Graph(), x.DType(), 0x1p100)))
+	return Where(ok, Mul(Sign(x), r), x)
 }
 
 // QuinticCoeffs are the baseline Muon's Newton-Schulz coefficients, used at
@@ -292,12 +370,18 @@ func clipGlobalNorm(grads []*Node, maxNorm float64) []*Node {
 //	u   = NewtonSchulz(u) * sqrt(max(1, rows/cols))
 //	p   = p*(1 - lr*wd) - lr*u
 //
+// (with r.bf16Update, u is rounded to bfloat16 before the last line).
+//
 // Adam (torch.optim.Adam's arithmetic, decoupled weight decay as AdamW):
 //
 //	m = b1*m + (1-b1)*g;   v = b2*v + (1-b2)*g^2
 //	p = p*(1 - lr*wd) - (lr / (1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
 //
-// where lr is the base rate times the schedule's scale.
+// where lr is the base rate times the schedule's scale. With
+// r.bf16Weights, g arrives rounded to bfloat16, the new m, v and p are
+// computed in float32 from it and the stored (bfloat16) m, v and p, and are
+// stored rounded to bfloat16: the update of p uses the unrounded m and v,
+// as torch's fused Adam kernel does on a bf16 parameter.
 func (c OptimizerConfig) applyUpdate(ctx *context.Context, v *context.Variable, grad *Node, r paramRule, hp hyperNodes) {
 	g := grad.Graph()
 	p := v.ValueGraph(g)
@@ -326,21 +410,28 @@ func (c OptimizerConfig) applyUpdate(ctx *context.Context, v *context.Variable, 
 		if scale := math.Sqrt(max(1, float64(dims[0])/float64(dims[1]))); scale != 1 {
 			u = MulScalar(u, scale)
 		}
+		if r.bf16Update {
+			u = roundBF16(u)
+		}
 		v.SetValueGraph(Sub(decayed, Mul(lr, u)))
 	case adamUpdate:
 		mVar, vVar := stateVar(ctx, "adam_m", v), stateVar(ctx, "adam_v", v)
+		store := func(n *Node) *Node { return n }
+		if r.bf16Weights {
+			grad, store = roundBF16(grad), roundBF16
+		}
 		t := ConvertDType(hp.adamStep, dtype)
 		b1 := Scalar(g, dtype, c.Beta1)
 		b2 := Scalar(g, dtype, c.Beta2)
 		m := Add(MulScalar(mVar.ValueGraph(g), c.Beta1), MulScalar(grad, 1-c.Beta1))
 		sq := Add(MulScalar(vVar.ValueGraph(g), c.Beta2), MulScalar(Square(grad), 1-c.Beta2))
-		mVar.SetValueGraph(m)
-		vVar.SetValueGraph(sq)
+		mVar.SetValueGraph(store(m))
+		vVar.SetValueGraph(store(sq))
 		bc1 := OneMinus(Pow(b1, t))
 		bc2 := OneMinus(Pow(b2, t))
 		denom := AddScalar(Div(Sqrt(sq), Sqrt(bc2)), c.AdamEps)
 		stepSize := Div(lr, bc1)
-		v.SetValueGraph(Sub(decayed, Mul(stepSize, Div(m, denom))))
+		v.SetValueGraph(store(Sub(decayed, Mul(stepSize, Div(m, denom)))))
 	default:
 		panic(fmt.Sprintf("train: unknown update kind %d for %q", r.kind, paramName(v)))
 	}

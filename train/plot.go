@@ -27,6 +27,9 @@ type ValPoint struct {
 	TrainTimeMs float64 `json:"train_time_ms"`
 	ValLoss     float64 `json:"val_loss"`
 	ValBPB      float64 `json:"val_bpb"`
+	// Tokens is the number of validation targets scored: the capped
+	// periodic count (Settings.ValTokens) or the whole split.
+	Tokens int64 `json:"tokens,omitempty"`
 }
 
 // History is the loss curve of a run, carried across resumes.

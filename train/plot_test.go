@@ -11,7 +11,7 @@ func TestPlotLossWritesPNG(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "loss.png")
 	h := History{
 		Train: []TrainPoint{{1, 100, 6.9, 1}, {2, 200, 6.1, 1}, {3, 300, 5.4, 1}},
-		Val:   []ValPoint{{0, 0, 6.93, 4.1}, {3, 300, 5.5, 3.2}},
+		Val:   []ValPoint{{0, 0, 6.93, 4.1, 0}, {3, 300, 5.5, 3.2, 0}},
 	}
 	if err := PlotLoss(path, "tiny", h); err != nil {
 		t.Fatal(err)

@@ -9,12 +9,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/internal/compute"
+	"github.com/paramgolf/golf/internal/outlock"
 	"github.com/paramgolf/golf/internal/progress"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
@@ -27,22 +29,35 @@ type Options struct {
 	Settings
 	Model model.Config
 
-	// DataDir holds the shards (fineweb_train_*.bin, fineweb_val_*.bin).
-	// Empty: the embedded corpus, built once into CacheDir.
+	// DataDir holds the shards (fineweb_train_*.bin, fineweb_val_*.bin),
+	// checked before use (data.CheckDir). Empty: the resumed run's own
+	// data, else the embedded corpus, built once into CacheDir.
 	DataDir  string
 	CacheDir string // where the embedded corpus is built; empty: OutDir/data
 	// Tokenizer is the tokenizer of the shards, for the byte table of
-	// val_bpb; nil: the embedded sp1024.
+	// val_bpb. nil: the resumed run's own, else the one the data folder
+	// names (data.FolderTokenizer: its manifest, or the challenge's
+	// layout), else the embedded sp1024. Model.VocabSize 0 takes the
+	// tokenizer's vocabulary.
 	Tokenizer *tokenizer.Model
+	// AllowDataChange lets a resumed run read other shards, or use another
+	// tokenizer, than its checkpoint records; without it Run refuses.
+	AllowDataChange bool
 
 	Backend     backends.Backend // nil: opened with compute.Open(BackendSpec)
 	BackendSpec string
 
 	// OutDir receives train.log, results.json, loss.png and checkpoint/.
+	// Run holds its lock (a second writer fails at once, naming this one)
+	// and refuses a folder that already holds a run, unless Resume
+	// continues that run or Force replaces it.
 	OutDir string
 	// Resume continues the run saved in this checkpoint directory: weights,
 	// optimizer state, step, training time, loader position and history.
 	Resume string
+	// Force replaces an earlier run in OutDir (its train.log, results.json,
+	// loss.png and checkpoint/).
+	Force bool
 
 	Log      io.Writer // the key:value log lines (also written to OutDir/train.log); nil: discard
 	Progress io.Writer // periodic progress lines; nil: none
@@ -50,23 +65,28 @@ type Options struct {
 
 // Result summarises a run; it is also written to OutDir/results.json.
 type Result struct {
-	Preset      string       `json:"preset"`
-	Backend     string       `json:"backend"`
-	Params      int          `json:"params"`
-	Steps       int          `json:"steps"`
-	Tokens      int64        `json:"tokens"`
-	TrainTimeMs float64      `json:"train_time_ms"`
-	StepAvgMs   float64      `json:"step_avg_ms"`
-	TokensPerS  float64      `json:"tokens_per_s"`
-	WarmupMs    float64      `json:"warmup_ms"`  // compile and priming steps, not in TrainTimeMs
-	StoppedBy   string       `json:"stopped_by"` // "iterations", "max_steps" or "wallclock"
-	Final       EvalResult   `json:"final"`
-	ValLoss     float64      `json:"val_loss"`
-	ValBPB      float64      `json:"val_bpb"`
-	Checkpoint  string       `json:"checkpoint"`
-	Settings    Settings     `json:"settings"`
-	Model       model.Config `json:"model"`
-	History     History      `json:"history"`
+	Preset      string     `json:"preset"`
+	Backend     string     `json:"backend"`
+	Params      int        `json:"params"`
+	Steps       int        `json:"steps"`
+	Tokens      int64      `json:"tokens"`
+	TrainTimeMs float64    `json:"train_time_ms"`
+	StepAvgMs   float64    `json:"step_avg_ms"`
+	TokensPerS  float64    `json:"tokens_per_s"`
+	WarmupMs    float64    `json:"warmup_ms"`  // compile and priming steps, not in TrainTimeMs
+	StoppedBy   string     `json:"stopped_by"` // "iterations", "max_steps" or "wallclock"
+	Final       EvalResult `json:"final"`      // over the whole validation split
+	ValLoss     float64    `json:"val_loss"`
+	ValBPB      float64    `json:"val_bpb"`
+	// ValTokens is the validation split's size in targets (the final
+	// evaluation's); PeriodicValTokens what each periodic evaluation
+	// scored (Settings.ValTokens caps it).
+	ValTokens         int          `json:"val_tokens"`
+	PeriodicValTokens int          `json:"periodic_val_tokens"`
+	Checkpoint        string       `json:"checkpoint"`
+	Settings          Settings     `json:"settings"`
+	Model             model.Config `json:"model"`
+	History           History      `json:"history"`
 }
 
 // Run trains a model as the reference does and evaluates it:
@@ -74,23 +94,32 @@ type Result struct {
 //  1. WarmupSteps optimizer steps compile and prime the graphs; their weight
 //     and optimizer changes are undone and the data loader rewound, and their
 //     time is not counted.
-//  2. Each step takes BatchTokens tokens as AccumSteps micro-batches, at the
+//  2. Each step reads BatchTokens tokens as the reference does (8 spans of
+//     BatchTokens/8+1 stream tokens, data.Loader.NextStep) and computes them
+//     as micro-batches of MicroBatchTokens (see Settings.MicroBatch), at the
 //     schedule's learning rate and Muon's momentum; training stops at
 //     Iterations (or MaxSteps) or once the timed training reaches MaxSeconds.
-//  3. Validation runs every ValEvery steps and at the end, outside the timed
+//  3. Validation runs every ValEvery steps on the first ValTokens tokens of
+//     the validation split, and at the end on all of it, outside the timed
 //     budget; checkpoints likewise.
 //
 // Files under OutDir: train.log (the log lines), results.json (Result),
 // loss.png and checkpoint/ (see SaveCheckpoint). A NaN or infinite loss
-// stops the run with an error naming the step and leaves the last
-// checkpoint untouched.
+// stops the run with an error naming the step; a checkpoint is never
+// written with non-finite weights, so the one kept is the last finite one
+// (the error says which).
 func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	defer recoverGraphPanic("train", &err)
 	if opts.OutDir == "" {
 		return nil, errors.New("train: no output directory")
 	}
-	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+	lock, err := outlock.Acquire(opts.OutDir, strings.Join(os.Args, " "))
+	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer lock.Release()
+	if err := prepareOutDir(opts); err != nil {
+		return nil, err
 	}
 	logFile, err := os.OpenFile(filepath.Join(opts.OutDir, "train.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -114,6 +143,48 @@ func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	return res, err
 }
 
+// runFiles are what a run writes into its folder.
+var runFiles = []string{"train.log", "results.json", "loss.png", "checkpoint"}
+
+// prepareOutDir refuses (or, with Force, clears) a folder that holds an
+// earlier run, unless the run resumes into its own folder, and removes the
+// temporary checkpoint folders a killed run left. Run holds the folder's
+// lock when it calls this.
+func prepareOutDir(o Options) error {
+	own := false
+	if o.Resume != "" {
+		a, _ := filepath.Abs(filepath.Dir(filepath.Clean(o.Resume)))
+		b, _ := filepath.Abs(o.OutDir)
+		own = a == b
+	}
+	if !own {
+		var found []string
+		for _, f := range runFiles {
+			if _, err := os.Stat(filepath.Join(o.OutDir, f)); err == nil {
+				found = append(found, f)
+			}
+		}
+		switch {
+		case len(found) > 0 && !o.Force:
+			return fmt.Errorf("train: %s already holds a run (%s): continue it with --resume %s, choose another --out, or replace it with --force",
+				o.OutDir, strings.Join(found, ", "), filepath.Join(o.OutDir, "checkpoint"))
+		case len(found) > 0:
+			for _, f := range found {
+				if err := os.RemoveAll(filepath.Join(o.OutDir, f)); err != nil {
+					return fmt.Errorf("train: --force: %w", err)
+				}
+			}
+		}
+	}
+	stale, _ := filepath.Glob(filepath.Join(o.OutDir, ".checkpoint.tmp-*"))
+	for _, d := range stale {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("train: remove a killed run's %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
 // runner is the state of one Run.
 type runner struct {
 	opts    Options
@@ -124,14 +195,23 @@ type runner struct {
 	desc    string
 	// ownBackend is set when Run opened the backend (and so finalizes it).
 	ownBackend bool
-	// dataDir is the shard directory in use; tokName names the tokenizer.
-	dataDir, tokName string
-	tr               *Trainer
-	loader           *data.Loader
-	val              []uint16
-	bytes            ByteCounter
-	accum            int
-	micro            int
+	// dataDir is the shard directory in use (embedded: the embedded
+	// corpus's build); tok is the tokenizer.
+	dataDir  string
+	embedded bool
+	tok      *tokenizer.Model
+	tokHow   string         // how the tokenizer was chosen, for the log
+	check    *data.DirCheck // what data.CheckDir found
+	tr       *Trainer
+	loader   *data.Loader
+	// val is the whole validation split, valPeriodic its capped prefix;
+	// valBytes is val's byte sidecar, when the data has one.
+	val, valPeriodic, valBytes []uint16
+	bytes                      ByteCounter
+	accum                      int
+	micro                      int
+	// ckptStep is the step of the checkpoint on disk (-1: none yet).
+	ckptStep int
 
 	step      int
 	qatOn     bool // fake quantization switched on (Settings.QATStart reached)
@@ -148,6 +228,7 @@ func (r *runner) logf(format string, args ...any) {
 func (r *runner) run(ctx context.Context) (*Result, error) {
 	o := r.opts
 	r.s, r.cfg = o.Settings, o.Model
+	r.ckptStep = -1
 	var ck *Checkpoint
 	if o.Resume != "" {
 		var err error
@@ -158,11 +239,17 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 			return nil, fmt.Errorf("train: resume: checkpoint %s has no optimizer state", o.Resume)
 		}
 		r.cfg = ck.Config
+		if own, _ := filepath.Abs(filepath.Join(o.OutDir, "checkpoint")); sameDir(own, o.Resume) {
+			r.ckptStep = ck.State.Step
+		}
 	}
-	if err := r.cfg.Validate(); err != nil {
+	if err := r.s.ValidateRun(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := r.s.Validate(); err != nil {
+	if err := r.resolveData(ctx, ck); err != nil {
+		return nil, err
+	}
+	if err := r.cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if err := r.setup(ctx); err != nil {
@@ -188,6 +275,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		Preset: r.s.Preset, Backend: r.desc, Params: r.cfg.NumParams(), Steps: r.step, Tokens: r.tokens,
 		TrainTimeMs: ms(r.trainTime), WarmupMs: ms(warmup), StoppedBy: stoppedBy,
 		ValLoss: final.ValLoss, ValBPB: final.ValBPB, Final: r.lastEval,
+		ValTokens: len(r.val) - 1, PeriodicValTokens: len(r.valPeriodic) - 1,
 		Checkpoint: filepath.Join(o.OutDir, "checkpoint"), Settings: r.s, Model: r.cfg, History: r.history,
 	}
 	if r.step > 0 {
@@ -212,6 +300,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func (r *runner) setup(ctx context.Context) error {
 	o := r.opts
 	r.backend, r.desc = o.Backend, "caller's backend"
+	r.bytes = r.tok.ByteTable()
 	if r.backend == nil {
 		b, desc, err := compute.Open(o.BackendSpec)
 		if err != nil {
@@ -221,43 +310,16 @@ func (r *runner) setup(ctx context.Context) error {
 	} else {
 		r.desc = r.backend.Description()
 	}
-	tok := o.Tokenizer
-	if tok == nil {
-		tok = tokenizer.Default()
-	}
-	if tok.VocabSize() != r.cfg.VocabSize {
-		return fmt.Errorf("train: tokenizer %s has %d tokens, the model's vocabulary is %d", tok.Name(), tok.VocabSize(), r.cfg.VocabSize)
-	}
-	r.bytes = tok.ByteTable()
-	r.tokName = tok.Name()
-	dir := o.DataDir
-	if dir == "" {
-		dir = o.CacheDir
-		if dir == "" {
-			dir = filepath.Join(o.OutDir, "data")
-		}
-		if err := EnsureDefaultData(ctx, dir, tok, r.log); err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-	}
-	if abs, err := filepath.Abs(dir); err == nil {
-		dir = abs
-	}
-	r.dataDir = dir
-	trainFiles, err := data.TrainFiles(dir)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	valFiles, err := data.ValFiles(dir)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
+	trainFiles, valFiles := r.check.Train, r.check.Val
+	var err error
 	if r.val, err = data.LoadValidation(valFiles, r.s.SeqLen); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	if cap := r.s.ValTokens; cap > 0 && len(r.val)-1 > cap {
-		n := max(cap/r.s.SeqLen, 1) * r.s.SeqLen
-		r.val = r.val[:n+1]
+	r.valPeriodic = data.CapValidation(r.val, r.s.SeqLen, r.s.ValTokens)
+	if data.HasValidationBytes(r.dataDir) {
+		if r.valBytes, err = data.LoadValidationBytes(r.dataDir, len(r.val)); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
 	}
 	if r.loader, err = data.NewLoader(trainFiles, 0, 1); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -277,32 +339,151 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	r.logf("backend:%s", r.desc)
 	r.logf("preset:%s model_params:%d vocab:%d", r.s.Preset, r.cfg.NumParams(), r.cfg.VocabSize)
-	r.logf("data:%s train_shards:%d val_tokens:%d", dir, len(trainFiles), len(r.val)-1)
+	r.logf("data:%s train_shards:%d val_tokens:%d periodic_val_tokens:%d", r.dataDir, len(trainFiles), len(r.val)-1, len(r.valPeriodic)-1)
+	r.logf("data_check:%s", r.check.Note)
+	r.logf("tokenizer:%s (%s)", r.tok.Name(), r.tokHow)
+	if r.valBytes != nil {
+		r.logf("val_bpb:byte_sidecar:enabled")
+	}
 	r.logf("world_size:1 grad_accum_steps:%d micro_batch_tokens:%d", r.accum, r.micro)
-	op := r.s.Optimizer
-	r.logf("embed_lr:%g matrix_lr:%g scalar_lr:%g muon_momentum:%g muon_dtype:%s grad_clip_norm:%g",
-		op.EmbedLR, op.MatrixLR, op.ScalarLR, op.MuonMomentum, op.NewtonSchulzDType, op.GradClipNorm)
+	op := r.tr.Optimizer()
+	r.logf("embed_lr:%g matrix_lr:%g scalar_lr:%g muon_momentum:%g muon_dtype:%s storage_dtype:%s grad_clip_norm:%g",
+		op.EmbedLR, op.MatrixLR, op.ScalarLR, op.MuonMomentum, op.NewtonSchulzDType, op.StorageDType, op.GradClipNorm)
 	r.logf("train_batch_tokens:%d train_seq_len:%d iterations:%d warmup_steps:%d warmdown:%d max_wallclock_seconds:%.3f",
 		r.s.BatchTokens, r.s.SeqLen, r.s.Iterations, r.s.WarmupSteps, r.s.Warmdown, r.s.MaxSeconds)
 	r.logf("seed:%d", r.s.Seed)
 	return nil
 }
 
-// EnsureDefaultData builds the embedded corpus's shards (data.BuildDefault)
-// into dir with tok, unless dir already holds training and validation
-// shards, so that repeated runs tokenize it once. A line goes to log (nil:
-// none) when it builds.
-func EnsureDefaultData(ctx context.Context, dir string, tok *tokenizer.Model, log io.Writer) error {
-	if files, err := data.ValFiles(dir); err == nil && len(files) > 0 {
-		if files, err := data.TrainFiles(dir); err == nil && len(files) > 0 {
-			return nil
+// resolveData settles the run's shard folder and tokenizer (see
+// Options.DataDir and Options.Tokenizer), checks the folder
+// (data.CheckDir), and sizes the vocabulary when the config leaves it to
+// the tokenizer. A resumed run keeps its checkpoint's data and tokenizer
+// unless AllowDataChange.
+func (r *runner) resolveData(ctx context.Context, ck *Checkpoint) error {
+	o := r.opts
+	dir := o.DataDir
+	if dir != "" {
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
 		}
 	}
-	fmt.Fprintf(orDiscard(log), "data: building the embedded corpus into %s\n", dir)
-	if _, err := data.BuildDefault(ctx, dir, tok); err != nil {
-		return fmt.Errorf("build the embedded corpus into %s: %w", dir, err)
+	if ck != nil {
+		st := ck.State
+		switch {
+		case dir == "" && (st.EmbeddedCorpus || st.DataDir == ""):
+			// the embedded corpus again, rebuilt where this run builds it
+		case dir == "":
+			dir = st.DataDir
+		case !sameDir(dir, st.DataDir) && !o.AllowDataChange:
+			return fmt.Errorf("train: resume: %s trained on %s, not %s: resume without --data, or pass --allow-data-change to train on other shards", o.Resume, describeData(st), dir)
+		}
+	}
+	tok, how, err := r.resolveTokenizer(ck, dir)
+	if err != nil {
+		return err
+	}
+	r.tok, r.tokHow = tok, how
+	if dir == "" {
+		r.embedded = true
+		dir = o.CacheDir
+		if dir == "" {
+			dir = filepath.Join(o.OutDir, "data")
+		}
+		if err := data.EnsureDefault(ctx, dir, tok, r.log); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+	}
+	r.dataDir = dir
+	if r.check, err = data.CheckDir(dir, tok); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if r.cfg.VocabSize == 0 {
+		r.cfg.VocabSize = tok.VocabSize()
+	}
+	if tok.VocabSize() != r.cfg.VocabSize {
+		return fmt.Errorf("train: tokenizer %s has %d tokens, the model's vocabulary is %d (a zero Model.VocabSize follows the tokenizer)", tok.Name(), tok.VocabSize(), r.cfg.VocabSize)
 	}
 	return nil
+}
+
+// describeData names a checkpoint's data for messages.
+func describeData(st TrainState) string {
+	if st.EmbeddedCorpus {
+		return "the embedded corpus"
+	}
+	return st.DataDir
+}
+
+// sameDir reports whether two paths name the same folder.
+func sameDir(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	if x, err := filepath.Abs(a); err == nil {
+		a = x
+	}
+	if x, err := filepath.Abs(b); err == nil {
+		b = x
+	}
+	if a == b {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+// resolveTokenizer picks the run's tokenizer: the caller's; else a resumed
+// run's own (its recorded file, or the embedded model); else the one the
+// data folder names; else the embedded sp1024. A resumed run refuses a
+// tokenizer whose digest differs from its checkpoint's, unless
+// AllowDataChange.
+func (r *runner) resolveTokenizer(ck *Checkpoint, dir string) (*tokenizer.Model, string, error) {
+	o := r.opts
+	if ck != nil {
+		st := ck.State
+		tok, how := o.Tokenizer, "given"
+		if tok == nil {
+			switch {
+			case st.Tokenizer == "" || st.Tokenizer == tokenizer.DefaultModelName:
+				tok, how = tokenizer.Default(), "the resumed run's, embedded"
+			default:
+				t, err := tokenizer.Load(st.Tokenizer)
+				if err != nil {
+					return nil, "", fmt.Errorf("train: resume: the run's tokenizer: %w (pass --tokenizer)", err)
+				}
+				tok, how = t, "the resumed run's"
+			}
+		}
+		if !o.AllowDataChange {
+			if st.TokenizerSHA256 != "" && tok.SHA256() != st.TokenizerSHA256 {
+				return nil, "", fmt.Errorf("train: resume: %s trained with tokenizer %s (sha256 %.12s), not %s (sha256 %.12s): pass --allow-data-change to switch",
+					o.Resume, st.Tokenizer, st.TokenizerSHA256, tok.Name(), tok.SHA256())
+			}
+			if st.TokenizerSHA256 == "" && st.Tokenizer != "" && filepath.Base(st.Tokenizer) != filepath.Base(tok.Name()) {
+				return nil, "", fmt.Errorf("train: resume: %s trained with tokenizer %s, not %s: pass --allow-data-change to switch", o.Resume, st.Tokenizer, tok.Name())
+			}
+		}
+		return tok, how, nil
+	}
+	if o.Tokenizer != nil {
+		return o.Tokenizer, "given", nil
+	}
+	if dir != "" {
+		tok, how, err := data.FolderTokenizer(dir)
+		if err != nil {
+			return nil, "", fmt.Errorf("train: %w", err)
+		}
+		if tok != nil {
+			return tok, "named by the data: " + how, nil
+		}
+		return tokenizer.Default(), "the embedded default: " + dir + " does not name its tokenizer", nil
+	}
+	return tokenizer.Default(), "the embedded default", nil
 }
 
 // restore loads a checkpoint's weights, optimizer state and run state.
@@ -313,9 +494,9 @@ func (r *runner) restore(ck *Checkpoint) error {
 	if err := r.tr.SetOptimizerState(ck.Optimizer, ck.State.Step); err != nil {
 		return err
 	}
-	var st data.LoaderState
-	if err := json.Unmarshal(ck.State.Loader, &st); err != nil {
-		return fmt.Errorf("loader state: %w", err)
+	st, err := data.ParseLoaderState(ck.State.Loader)
+	if err != nil {
+		return err
 	}
 	if err := r.loader.Restore(st); err != nil {
 		return fmt.Errorf("loader state: %w", err)
@@ -328,15 +509,34 @@ func (r *runner) restore(ck *Checkpoint) error {
 	return nil
 }
 
-// nextStep reads one optimizer step's micro-batches.
+// nextStep reads one optimizer step's micro-batches: the step's rows as the
+// reference reads them (data.Loader.NextStep), cut into r.accum micro-
+// batches of consecutive rows. How a step is cut changes memory and speed,
+// never which tokens it trains on.
 func (r *runner) nextStep() ([]Batch, error) {
-	micro := make([]Batch, r.accum)
+	in, tg, err := r.loader.NextStep(r.s.BatchTokens, r.s.SeqLen)
+	if err != nil {
+		return nil, fmt.Errorf("train: data: %w", err)
+	}
+	return SplitStep(in, tg, r.s.SeqLen, r.accum)
+}
+
+// SplitStep cuts one optimizer step's rows (row-major [rows, seqLen], as
+// data.Loader.NextStep returns them) into accum micro-batches of
+// rows/accum consecutive rows each, in order. The micro-batches share the
+// slices' memory.
+func SplitStep(inputs, targets []int32, seqLen, accum int) ([]Batch, error) {
+	if seqLen < 1 || accum < 1 || len(inputs) != len(targets) || len(inputs)%seqLen != 0 {
+		return nil, fmt.Errorf("train: split step: %d inputs and %d targets are not whole rows of %d for %d micro-batches", len(inputs), len(targets), seqLen, accum)
+	}
+	rows := len(inputs) / seqLen
+	if rows%accum != 0 {
+		return nil, fmt.Errorf("train: split step: %d rows do not divide into %d micro-batches", rows, accum)
+	}
+	n := rows / accum * seqLen
+	micro := make([]Batch, accum)
 	for i := range micro {
-		in, tg, err := r.loader.Next(r.s.BatchTokens, r.s.SeqLen, r.accum)
-		if err != nil {
-			return nil, fmt.Errorf("train: data: %w", err)
-		}
-		micro[i] = NewBatch(in, tg, r.s.SeqLen)
+		micro[i] = NewBatch(inputs[i*n:(i+1)*n:(i+1)*n], targets[i*n:(i+1)*n:(i+1)*n], seqLen)
 	}
 	return micro, nil
 }
@@ -386,9 +586,9 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 	t0 := time.Now()
 	for {
 		last := r.step >= stop || (stopAfter >= 0 && r.step >= stopAfter)
-		if last || (r.s.ValEvery > 0 && r.step%r.s.ValEvery == 0 && !r.hasVal(r.step)) {
+		if last || (r.s.ValEvery > 0 && r.step%r.s.ValEvery == 0 && !r.hasVal(r.step, false)) {
 			r.trainTime += time.Since(t0)
-			if err := r.validate(ctx); err != nil {
+			if err := r.validate(ctx, last); err != nil {
 				return "", err
 			}
 			t0 = time.Now()
@@ -414,7 +614,7 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 		}
 		loss, err := r.tr.Step(ctx, micro, scale, mom.At(r.step))
 		if err != nil {
-			return "", fmt.Errorf("train: %w (the last checkpoint is kept as it was)", err)
+			return "", fmt.Errorf("train: %w (%s)", err, r.keptCheckpoint())
 		}
 		r.step++
 		r.tokens += stepTokens
@@ -457,29 +657,51 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 }
 
 // hasVal reports whether the history already has an evaluation at step (a
-// resumed run does not repeat the one its checkpoint ended with).
-func (r *runner) hasVal(step int) bool {
+// resumed run does not repeat the one its checkpoint ended with); full
+// asks for one over the whole validation split.
+func (r *runner) hasVal(step int, full bool) bool {
 	n := len(r.history.Val)
-	return n > 0 && r.history.Val[n-1].Step == step
+	if n == 0 || r.history.Val[n-1].Step != step {
+		return false
+	}
+	v := r.history.Val[n-1]
+	return !full || v.Tokens == int64(len(r.val)-1)
 }
 
-// validate evaluates the current weights and logs the reference's line.
-func (r *runner) validate(ctx context.Context) error {
-	if r.hasVal(r.step) {
+// validate evaluates the current weights and logs the reference's line:
+// over the capped split periodically, over all of it when final.
+func (r *runner) validate(ctx context.Context, final bool) error {
+	if r.hasVal(r.step, final) {
 		v := r.history.Val[len(r.history.Val)-1]
-		r.lastEval = EvalResult{ValLoss: v.ValLoss, ValBPB: v.ValBPB}
+		r.lastEval = EvalResult{ValLoss: v.ValLoss, ValBPB: v.ValBPB, Tokens: v.Tokens}
 		return nil
 	}
+	val := r.valPeriodic
+	if final {
+		val = r.val
+	}
 	rows := max(r.s.EvalBatchTokens/r.s.SeqLen, 1)
-	res, err := r.tr.Evaluate(ctx, r.val, r.bytes, EvalOptions{SeqLen: r.s.SeqLen, Stride: r.s.EvalStride, BatchRows: rows, Progress: r.opts.Progress})
+	var targetBytes []uint16
+	if r.valBytes != nil {
+		targetBytes = r.valBytes[:len(val)]
+	}
+	res, err := r.tr.Evaluate(ctx, val, r.bytes, EvalOptions{SeqLen: r.s.SeqLen, Stride: r.s.EvalStride, BatchRows: rows, Progress: r.opts.Progress, TargetBytes: targetBytes})
 	if err != nil {
 		return fmt.Errorf("train: step %d: %w", r.step, err)
 	}
 	r.lastEval = res
-	r.history.Val = append(r.history.Val, ValPoint{Step: r.step, TrainTimeMs: ms(r.trainTime), ValLoss: res.ValLoss, ValBPB: res.ValBPB})
-	r.logf("step:%d/%d val_loss:%.4f val_bpb:%.4f train_time:%.0fms step_avg:%.2fms eval_time:%.0fms",
-		r.step, r.s.Iterations, res.ValLoss, res.ValBPB, ms(r.trainTime), ms(r.trainTime)/float64(max(r.step, 1)), ms(res.Duration))
+	r.history.Val = append(r.history.Val, ValPoint{Step: r.step, TrainTimeMs: ms(r.trainTime), ValLoss: res.ValLoss, ValBPB: res.ValBPB, Tokens: int64(len(val) - 1)})
+	r.logf("step:%d/%d val_loss:%.4f val_bpb:%.4f train_time:%.0fms step_avg:%.2fms eval_time:%.0fms val_tokens:%d",
+		r.step, r.s.Iterations, res.ValLoss, res.ValBPB, ms(r.trainTime), ms(r.trainTime)/float64(max(r.step, 1)), ms(res.Duration), len(val)-1)
 	return nil
+}
+
+// keptCheckpoint says which checkpoint a failed run leaves, for messages.
+func (r *runner) keptCheckpoint() string {
+	if r.ckptStep < 0 {
+		return "no checkpoint was saved in " + r.opts.OutDir
+	}
+	return fmt.Sprintf("the checkpoint in %s, from step %d, is kept: the last one with finite weights", filepath.Join(r.opts.OutDir, "checkpoint"), r.ckptStep)
 }
 
 // checkpoint saves the run's state under OutDir/checkpoint.
@@ -499,11 +721,15 @@ func (r *runner) checkpoint() error {
 	dir := filepath.Join(r.opts.OutDir, "checkpoint")
 	err = SaveCheckpoint(dir, &Checkpoint{Config: r.cfg, Weights: w, Optimizer: opt, State: TrainState{
 		Step: r.step, TrainTimeMs: ms(r.trainTime), Tokens: r.tokens, Loader: ls, Settings: r.s, History: r.history,
-		DataDir: r.dataDir, Tokenizer: r.tokName,
+		DataDir: r.dataDir, Tokenizer: r.tok.Name(), TokenizerSHA256: r.tok.SHA256(), EmbeddedCorpus: r.embedded,
 	}})
+	if errors.Is(err, ErrNonFinite) {
+		return fmt.Errorf("train: step %d: not saved: %w (%s)", r.step, err, r.keptCheckpoint())
+	}
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
+	r.ckptStep = r.step
 	r.logf("checkpoint:%s step:%d", dir, r.step)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 
+	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/model"
 )
 
@@ -15,9 +16,13 @@ import (
 type Settings struct {
 	Preset string `json:"preset"`
 
-	BatchTokens      int `json:"batch_tokens"`       // tokens per optimizer step (TRAIN_BATCH_TOKENS)
-	MicroBatchTokens int `json:"micro_batch_tokens"` // tokens per forward/backward; 0 picks one (see MicroBatch)
-	SeqLen           int `json:"seq_len"`            // training sequence length (TRAIN_SEQ_LEN)
+	BatchTokens int `json:"batch_tokens"` // tokens per optimizer step (TRAIN_BATCH_TOKENS)
+	// MicroBatchTokens is the tokens per forward/backward; 0 picks one (see
+	// MicroBatch). It changes memory and speed, never the numbers beyond
+	// float rounding: a step reads the reference's rows whatever it is, and
+	// the micro-batches are cut from them (SplitStep).
+	MicroBatchTokens int `json:"micro_batch_tokens"`
+	SeqLen           int `json:"seq_len"` // training sequence length (TRAIN_SEQ_LEN)
 
 	Iterations  int     `json:"iterations"`   // schedule length in optimizer steps (ITERATIONS)
 	MaxSteps    int     `json:"max_steps"`    // stop after this many steps without changing the schedule; 0: Iterations
@@ -123,6 +128,19 @@ func (s Settings) Validate() error {
 	return s.Optimizer.Validate()
 }
 
+// ValidateRun is Validate plus what a run over shards needs: BatchTokens
+// readable as the reference reads a step, 8 spans of whole rows
+// (data.StepShape: a multiple of 8 × SeqLen).
+func (s Settings) ValidateRun() error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if _, _, err := data.StepShape(s.BatchTokens, s.SeqLen, 1); err != nil {
+		return fmt.Errorf("settings: batch-tokens %d: %w", s.BatchTokens, err)
+	}
+	return nil
+}
+
 // MicroBatch returns the tokens per micro-batch and the number of micro-
 // batches per optimizer step. An explicit MicroBatchTokens is used as is;
 // otherwise the largest multiple of SeqLen that divides BatchTokens and is at
@@ -162,12 +180,15 @@ var Presets = []string{"tiny", "baseline", "record", "tiny-record"}
 //     flags): model.Preset("tiny") on 2,048-token steps of 256-token
 //     sequences under a 150 s wall-clock cap, the warm-down over the
 //     estimated last 15 steps as the reference sizes it, validation every 25
-//     steps on the first 16,384 validation tokens, Newton-Schulz in float32.
-//     On two idle cores of the pure-Go backend a step takes about 2-3 s, so
-//     the whole job (corpus build, compile, training, evaluations) takes about
-//     three minutes and reaches val_bpb ≈ 2.2. The wall-clock cap keeps that
-//     bound on a slower machine; for a run that is reproducible step for step,
-//     give --max-seconds 0 and --iterations.
+//     steps on the first 16,384 validation tokens (the final evaluation
+//     covers the whole split), Newton-Schulz in float32. On two idle cores
+//     of the pure-Go backend a step takes about 2-3 s and the final
+//     evaluation of the embedded corpus's 417,280 validation tokens about
+//     4-5 CPU-minutes, so the whole job (corpus build, compile, training,
+//     evaluations) takes about six minutes and reaches val_bpb ≈ 2.2. The
+//     wall-clock cap keeps the training bound on a slower machine; for a run
+//     that is reproducible step for step, give --max-seconds 0 and
+//     --iterations.
 func PresetSettings(name string) (model.Config, Settings, error) {
 	cfg, err := model.Preset(name)
 	if err != nil {

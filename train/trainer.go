@@ -115,6 +115,9 @@ func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts
 	if err := net.init(backend, t.ctx, opts.Seed); err != nil {
 		return nil, fmt.Errorf("trainer: initialise weights: %w", err)
 	}
+	if err := t.roundStored(); err != nil {
+		return nil, fmt.Errorf("trainer: initialise weights: %w", err)
+	}
 	if t.accum > 1 {
 		t.accumulate, err = mlctx.NewExec(backend, t.ctx.Reuse(), t.stepGraph(false))
 		if err != nil {
@@ -160,16 +163,36 @@ func (t *Trainer) stepGraph(apply bool) func(ctx *mlctx.Context, in []*Node) *No
 			values = append(values, v.ValueGraph(g))
 		}
 		grads := Gradient(ReduceAllMean(losses), values...)
-		if t.accum > 1 {
-			for i, v := range vars {
-				acc := ctx.InAbsPath(subScope(accumScope, v.Scope())).Checked(false).
-					WithInitializer(initializers.Zero).VariableWithShape(v.Name(), v.Shape()).SetTrainable(false)
-				sum := Add(acc.ValueGraph(g), grads[i])
-				if !apply {
-					acc.SetValueGraph(sum)
-					continue
+		for i, v := range vars {
+			// A parameter held in bfloat16 (the reference's tied embedding
+			// on a GPU) has a bfloat16 gradient: each micro-batch's share,
+			// grad/accum, is rounded, and so is the running sum, as torch
+			// accumulates loss*grad_scale backward passes into a bf16 .grad.
+			bf16 := t.rules[paramName(v)].bf16Weights
+			if t.accum == 1 {
+				if bf16 {
+					grads[i] = roundBF16(grads[i])
 				}
-				acc.SetValueGraph(ZerosLike(sum))
+				continue
+			}
+			acc := ctx.InAbsPath(subScope(accumScope, v.Scope())).Checked(false).
+				WithInitializer(initializers.Zero).VariableWithShape(v.Name(), v.Shape()).SetTrainable(false)
+			share := grads[i]
+			if bf16 {
+				share = roundBF16(MulScalar(share, 1/float64(t.accum)))
+			}
+			sum := Add(acc.ValueGraph(g), share)
+			if bf16 {
+				sum = roundBF16(sum)
+			}
+			if !apply {
+				acc.SetValueGraph(sum)
+				continue
+			}
+			acc.SetValueGraph(ZerosLike(sum))
+			if bf16 {
+				grads[i] = sum
+			} else {
 				grads[i] = MulScalar(sum, 1/float64(t.accum))
 			}
 		}
@@ -255,8 +278,40 @@ func scalarValue(x *tensors.Tensor) (float64, error) {
 // Weights copies the current parameters to the host.
 func (t *Trainer) Weights() (model.Weights, error) { return t.net.weights(t.ctx) }
 
-// SetWeights replaces the parameters (e.g. from a checkpoint).
-func (t *Trainer) SetWeights(w model.Weights) error { return t.net.load(t.ctx, w) }
+// SetWeights replaces the parameters (e.g. from a checkpoint). Parameters
+// held in bfloat16 (OptimizerConfig.StorageDType) are rounded to it, as the
+// reference's cast of the model to bf16 does.
+func (t *Trainer) SetWeights(w model.Weights) error {
+	if err := t.net.load(t.ctx, w); err != nil {
+		return err
+	}
+	return t.roundStored()
+}
+
+// roundStored rounds the values of parameters held in bfloat16.
+func (t *Trainer) roundStored() error {
+	for _, p := range t.net.params {
+		if !p.rule.bf16Weights {
+			continue
+		}
+		v := t.variable(p.name)
+		if v == nil || !v.HasValue() {
+			return fmt.Errorf("parameter %q has no value", p.name)
+		}
+		w := tensorFromVariable(p.name, v)
+		for i, x := range w.Data {
+			w.Data[i] = hostRoundBF16(x)
+		}
+		if err := setVariable(v, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Optimizer returns the trainer's optimizer settings, StorageDType settled
+// (see NewTrainer).
+func (t *Trainer) Optimizer() OptimizerConfig { return t.opt }
 
 // optimizerStateNames lists the state tensors of each parameter in a fixed
 // order: "muon/<name>" for Muon's momentum buffer, "adam_m/<name>" and
@@ -422,7 +477,7 @@ func (t *Trainer) Evaluate(ctx context.Context, valTokens []uint16, bytes ByteCo
 			t.eval = eval.NewFromLoss(t.backend, t.ctx, t.net.vocab, t.net.lossFn)
 		}
 	}
-	r, err := t.eval.Evaluate(ctx, valTokens, eval.TableBytes(bytes), opts.toEval())
+	r, err := t.eval.Evaluate(ctx, valTokens, opts.byteSource(bytes), opts.toEval())
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}

@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/eval/audit"
 	"github.com/paramgolf/golf/internal/compute"
-	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/train"
 )
@@ -122,8 +120,7 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) error {
 	probes := fs.Int("probes", 4, "positions whose whole distribution is checked")
 	seed := fs.Uint64("seed", 1, "seed of the sampled positions and the perturbed tokens")
 	runDirFlag := fs.String("run", "", "run directory (results.json) for the training checks (default: the checkpoint's run)")
-	asJSON := fs.Bool("json", false, "print the report as JSON on stdout instead of the table")
-	quiet := fs.Bool("quiet", false, "no progress lines")
+	outf := addOutputFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -146,10 +143,7 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) error {
 	if *modesFlag != "all" {
 		names = splitList(*modesFlag)
 	}
-	progressW := io.Writer(env.stderr)
-	if *quiet {
-		progressW = nil
-	}
+	progressW := outf.progress(env)
 	logf := func(format string, a ...any) {
 		if progressW != nil {
 			fmt.Fprintf(progressW, format+"\n", a...)
@@ -212,17 +206,15 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) error {
 		rep.Add(cs...)
 	}
 	logf("audit: bytes over %d tokens", len(run.val))
-	rep.Add(audit.CheckBytes(run.val, eval.TableBytes(run.tok.ByteTable()), audit.DecodedText(run.tok), run.opts.BOS))
+	ref := audit.DecodedText(run.tok)
+	if run.sidecar != nil {
+		ref = audit.CaseOpsText(run.tok) // the sidecar counts the original, untransformed text
+	}
+	rep.Add(audit.CheckBytes(run.val, run.bytes, ref, run.opts.BOS))
 	rep.Add(trainingChecks(*runDirFlag, run.src)...)
-	if *asJSON {
-		if err := report.WriteJSON(env.stdout, rep); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(env.stdout, "backend: %s\n", desc)
-		if err := rep.Print(env.stdout); err != nil {
-			return err
-		}
+	rep.Backend = desc
+	if err := outf.emit(env, rep, rep.Print); err != nil {
+		return err
 	}
 	if !rep.Passed {
 		return errAuditFailed

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/internal/compute"
-	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/quant/codec"
@@ -34,7 +34,7 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	schemes := fs.String("schemes", "", "comma-separated scheme names (default: all; GPTQ ones with a checkpoint or --hessians)")
 	codecs := fs.String("codecs", strings.Join(quant.DefaultBenchCodecs, ","), "comma-separated codecs (auto = smallest per stream)")
 	layouts := fs.String("layouts", "rows", "comma-separated symbol layouts: rows, cols, packed")
-	jsonPath := fs.String("json", "", "write the result as JSON to this file (- for stdout)")
+	outf := addOutputFlags(fs)
 	pngPath := fs.String("png", "", "plot model bytes against val_bpb delta (or weight error) to this PNG")
 	hess := addHessianFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -46,7 +46,7 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	if *ckpt == "" && *synthetic == "" {
 		*synthetic = "tiny"
 	}
-	cfg := quant.BenchConfig{Progress: env.stderr}
+	cfg := quant.BenchConfig{Progress: outf.progress(env)}
 	for _, name := range splitList(*schemes) {
 		s, err := quant.SchemeByName(name)
 		if err != nil {
@@ -85,14 +85,11 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	} else {
-		tok, err := evalTokenizer(*tokPath, src.run)
+		tok, check, err := evalData(ctx, *tokPath, *dataDir, src.run)
 		if err != nil {
 			return err
 		}
-		dir, err := evalDataDir(ctx, *dataDir, src.run, tok)
-		if err != nil {
-			return err
-		}
+		dir := check.Dir
 		if cfg.Eval, err = benchEvalFunc(src.run, dir, tok, *backendSpec, *valTokens); err != nil {
 			return err
 		}
@@ -106,26 +103,18 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "golf bench compress: %s\n", src.name)
-	if *ckpt == "" {
-		fmt.Fprintln(env.stdout, "synthetic weights: sizes show how schemes and codecs rank, not what a trained model weighs; no val_bpb")
-	}
-	if err := res.Table().Print(env.stdout); err != nil {
-		return err
-	}
 	if *pngPath != "" {
 		if err := res.SavePNG(*pngPath); err != nil {
 			return err
 		}
 	}
-	switch *jsonPath {
-	case "":
-	case "-":
-		return report.WriteJSON(env.stdout, res)
-	default:
-		return report.SaveJSON(*jsonPath, res)
-	}
-	return nil
+	return outf.emit(env, res, func(w io.Writer) error {
+		fmt.Fprintf(w, "golf bench compress: %s\n", src.name)
+		if *ckpt == "" {
+			fmt.Fprintln(w, "synthetic weights: sizes show how schemes and codecs rank, not what a trained model weighs; no val_bpb")
+		}
+		return res.Table().Print(w)
+	})
 }
 
 // benchEvalFunc returns a function that scores weights of the run's model
@@ -162,6 +151,13 @@ func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpe
 		return nil, err
 	}
 	bytes := eval.TableBytes(tok.ByteTable())
+	if data.HasValidationBytes(dir) {
+		counts, err := data.LoadValidationBytes(dir, len(val))
+		if err != nil {
+			return nil, err
+		}
+		bytes = eval.SidecarBytes(counts)
+	}
 	return func(ctx context.Context, w model.Weights) (float64, error) {
 		if err := ev.SetWeights(w); err != nil {
 			return 0, err

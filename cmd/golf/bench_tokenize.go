@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func runBenchTokenize(ctx context.Context, env *cliEnv, args []string) error {
 	runs := fs.Int("runs", 1, "runs of each encoder; the fastest counts")
 	workers := fs.Int("workers", 0, "encoding goroutines (default: GOMAXPROCS)")
 	spm := fs.String("spm-encode", "", "reference command (default: spm_encode on PATH; skipped when absent)")
-	asJSON := fs.Bool("json", false, "print the result as JSON")
+	outf := addOutputFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,9 +61,17 @@ func runBenchTokenize(ctx context.Context, env *cliEnv, args []string) error {
 	if fs.Arg(0) == "" {
 		res.Input = "embedded corpus " + corpus.Name
 	}
-	if *asJSON {
-		return report.WriteJSON(env.stdout, res)
+	if err := outf.emit(env, res, func(w io.Writer) error { return printBenchTokenize(w, res) }); err != nil {
+		return err
 	}
+	if res.Reference != nil && !res.Identical {
+		return fmt.Errorf("output differs from spm_encode on %s", res.Input)
+	}
+	return nil
+}
+
+// printBenchTokenize prints golf bench tokenize's table.
+func printBenchTokenize(w io.Writer, res *tokenizer.BenchResult) error {
 	t := report.NewTable(fmt.Sprintf("tokenize %s: %s, %.2f MB, %d documents", res.Model, res.Input, float64(res.InputBytes)/1e6, res.Docs),
 		"encoder", "workers", "seconds", "MB/s", "x spm_encode", "identical")
 	all := res.Runs
@@ -77,14 +86,11 @@ func runBenchTokenize(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		t.Add(r.Encoder, r.Workers, r.Seconds, r.MBps, ratio, same)
 	}
-	if err := t.Print(env.stdout); err != nil {
+	if err := t.Print(w); err != nil {
 		return err
 	}
 	if res.Reference == nil {
-		fmt.Fprintln(env.stdout, "spm_encode not found: reference skipped")
-	}
-	if res.Reference != nil && !res.Identical {
-		return fmt.Errorf("output differs from spm_encode on %s", res.Input)
+		fmt.Fprintln(w, "spm_encode not found: reference skipped")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/paramgolf/golf/internal/compute"
@@ -31,7 +32,7 @@ func runBenchTrain(ctx context.Context, env *cliEnv, args []string) error {
 	batchTokens := fs.Int("batch-tokens", 0, "tokens per step (default: the preset's)")
 	microTokens := fs.Int("micro-batch-tokens", 0, "tokens per micro-batch (default: automatic)")
 	seqLen := fs.Int("seq-len", 0, "sequence length (default: the preset's)")
-	asJSON := fs.Bool("json", false, "print results as JSON")
+	outf := addOutputFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -65,27 +66,29 @@ func runBenchTrain(ctx context.Context, env *cliEnv, args []string) error {
 		if err := s.Validate(); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		r, err := train.Bench(ctx, backend, cfg, s, *steps, env.stderr)
+		r, err := train.Bench(ctx, backend, cfg, s, *steps, outf.progress(env))
 		if err != nil {
 			return err
 		}
 		results = append(results, r)
 	}
-	if *asJSON {
-		return report.WriteJSON(env.stdout, results)
-	}
+	return outf.emit(env, results, func(w io.Writer) error { return printBenchTrain(w, desc, results, *backendSpec) })
+}
+
+// printBenchTrain prints golf bench train's table.
+func printBenchTrain(w io.Writer, desc string, results []train.BenchResult, backendSpec string) error {
 	t := report.NewTable("golf bench train: "+desc, "preset", "params", "batch", "micro x accum", "compile ms", "ms/step", "min", "max", "tokens/s", "model TFLOP/s")
 	for _, r := range results {
 		t.Add(r.Preset, r.Params, r.BatchTokens, fmt.Sprintf("%d x %d", r.MicroTokens, r.AccumSteps),
 			fmt.Sprintf("%.0f", r.CompileMs), fmt.Sprintf("%.1f", r.StepMs), fmt.Sprintf("%.1f", r.StepMsMin),
 			fmt.Sprintf("%.1f", r.StepMsMax), fmt.Sprintf("%.0f", r.TokensPerS), fmt.Sprintf("%.3g", r.ModelTFLOPs))
 	}
-	if err := t.Print(env.stdout); err != nil {
+	if err := t.Print(w); err != nil {
 		return err
 	}
 	for _, r := range results {
-		if r.Preset == "baseline" && r.BatchTokens == 524288 && !compute.IsPureGo(compute.Resolve(*backendSpec)) {
-			fmt.Fprintf(env.stdout, "baseline vs PyTorch train_gpt.py on one H100 (%.0f ms/step, measured separately): %.2fx its step time\n",
+		if r.Preset == "baseline" && r.BatchTokens == 524288 && !compute.IsPureGo(compute.Resolve(backendSpec)) {
+			fmt.Fprintf(w, "baseline vs PyTorch train_gpt.py on one H100 (%.0f ms/step, measured separately): %.2fx its step time\n",
 				pytorchH100StepMs, r.StepMs/pytorchH100StepMs)
 		}
 	}

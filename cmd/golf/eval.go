@@ -89,18 +89,36 @@ func hasValShards(dir string) bool {
 	return err == nil && len(files) > 0
 }
 
-// evalTokenizer picks the tokenizer: the flag's, else the one the run
-// trained with when it was a file that still exists, else the embedded
-// sp1024. Its vocabulary must be the model's.
-func evalTokenizer(path string, src *evalSource) (*tokenizer.Model, error) {
+// evalTokenizer picks the tokenizer: the flag's; else the one the run
+// trained with when it was a file that still exists (or the embedded
+// model); else the one the data folder names (its manifest.json, or the
+// challenge's layout); else the embedded sp1024. Its vocabulary must be the
+// model's.
+func evalTokenizer(path string, src *evalSource, dataDir string) (*tokenizer.Model, error) {
 	if path == "" && src.tokenizer != "" && src.tokenizer != tokenizer.DefaultModelName {
 		if _, err := os.Stat(src.tokenizer); err == nil {
 			path = src.tokenizer
 		}
 	}
-	tok, err := loadTokenizer(path)
-	if err != nil {
-		return nil, err
+	var tok *tokenizer.Model
+	switch {
+	case path != "":
+		t, err := tokenizer.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		tok = t
+	case src.tokenizer == tokenizer.DefaultModelName:
+		tok = tokenizer.Default()
+	case dataDir != "":
+		t, _, err := data.FolderTokenizer(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		tok = t
+	}
+	if tok == nil {
+		tok = tokenizer.Default()
 	}
 	if tok.VocabSize() != src.cfg.VocabSize {
 		return nil, fmt.Errorf("%w: %s has a vocabulary of %d, tokenizer %s has %d: pass the run's --tokenizer",
@@ -111,19 +129,46 @@ func evalTokenizer(path string, src *evalSource) (*tokenizer.Model, error) {
 
 // evalDataDir picks the validation shards: the flag's directory; else the
 // run's own data (recorded in its checkpoint); else the source's folder when
-// shards sit next to it; else the embedded corpus, built once into the user
-// cache (or next to the source when there is none).
-func evalDataDir(ctx context.Context, flagDir string, src *evalSource, tok *tokenizer.Model) (string, error) {
+// shards sit next to it; else "" for the embedded corpus (see
+// embeddedDataDir).
+func evalDataDir(flagDir string, src *evalSource) string {
 	switch {
 	case flagDir != "":
-		return flagDir, nil
+		return flagDir
 	case hasValShards(src.dataDir):
-		return src.dataDir, nil
+		return src.dataDir
 	case hasValShards(src.dir):
-		return src.dir, nil
+		return src.dir
 	}
+	return ""
+}
+
+// evalData resolves the shards and tokenizer that evaluating (or
+// calibrating) src reads, from the --tokenizer and --data flags
+// (evalDataDir, evalTokenizer), and checks the folder (data.CheckDir).
+func evalData(ctx context.Context, tokPath, flagDir string, src *evalSource) (*tokenizer.Model, *data.DirCheck, error) {
+	dir := evalDataDir(flagDir, src)
+	tok, err := evalTokenizer(tokPath, src, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dir == "" {
+		if dir, err = embeddedDataDir(ctx, src, tok); err != nil {
+			return nil, nil, err
+		}
+	}
+	check, err := data.CheckDir(dir, tok)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tok, check, nil
+}
+
+// embeddedDataDir builds the embedded corpus once into the user cache (or
+// next to the source when there is none) and returns the folder.
+func embeddedDataDir(ctx context.Context, src *evalSource, tok *tokenizer.Model) (string, error) {
 	dir := corpusCacheDir(tok, filepath.Join(src.dir, "data"))
-	return dir, train.EnsureDefaultData(ctx, dir, tok, nil)
+	return dir, data.EnsureDefault(ctx, dir, tok, nil)
 }
 
 // evalFlags are the flags that say how to evaluate, shared by golf eval
@@ -244,12 +289,16 @@ func (f *evalFlags) tiltSettings() (*eval.Tilt, error) {
 
 // evalRun is everything an evaluation needs, resolved from the flags.
 type evalRun struct {
-	src     *evalSource
-	tok     *tokenizer.Model
-	dir     string
-	val     []uint16
-	opts    eval.Options
-	backend string
+	src  *evalSource
+	tok  *tokenizer.Model
+	dir  string
+	val  []uint16
+	opts eval.Options
+	// bytes counts the targets' bytes: the tokenizer's byte table, or the
+	// folder's CaseOps byte sidecar (then sidecar holds its counts).
+	bytes      eval.ByteSource
+	sidecar    []uint16
+	byteSource string
 }
 
 // resolve loads the source, tokenizer and validation stream and builds
@@ -270,7 +319,7 @@ func (f *evalFlags) resolve(ctx context.Context) (*evalRun, error) {
 	if *f.stride >= 0 {
 		opts.Stride = *f.stride
 	}
-	limit := src.settings.ValTokens
+	limit := 0 // the whole split: a run's cap is for its periodic validation
 	if *f.valTokens >= 0 {
 		limit = *f.valTokens
 	}
@@ -296,27 +345,26 @@ func (f *evalFlags) resolve(ctx context.Context) (*evalRun, error) {
 			return nil, err
 		}
 	}
-	tok, err := evalTokenizer(*f.tokPath, src)
+	tok, check, err := evalData(ctx, *f.tokPath, *f.dataDir, src)
 	if err != nil {
 		return nil, err
 	}
 	opts.BOS = tok.BOS()
-	dir, err := evalDataDir(ctx, *f.dataDir, src, tok)
+	val, err := data.LoadValidation(check.Val, opts.SeqLen)
 	if err != nil {
 		return nil, err
 	}
-	valFiles, err := data.ValFiles(dir)
-	if err != nil {
-		return nil, err
+	val = data.CapValidation(val, opts.SeqLen, limit)
+	run := &evalRun{src: src, tok: tok, dir: check.Dir, val: val, opts: opts,
+		bytes: eval.TableBytes(tok.ByteTable()), byteSource: "byte table"}
+	if data.HasValidationBytes(check.Dir) {
+		counts, err := data.LoadValidationBytes(check.Dir, len(val))
+		if err != nil {
+			return nil, err
+		}
+		run.bytes, run.sidecar, run.byteSource = eval.SidecarBytes(counts), counts, "byte sidecar"
 	}
-	val, err := data.LoadValidation(valFiles, opts.SeqLen)
-	if err != nil {
-		return nil, err
-	}
-	if limit > 0 && len(val)-1 > limit {
-		val = val[:max(limit/opts.SeqLen, 1)*opts.SeqLen+1]
-	}
-	return &evalRun{src: src, tok: tok, dir: dir, val: val, opts: opts}, nil
+	return run, nil
 }
 
 // modeName describes the mode of opts: "plain", "sliding-64",
@@ -347,15 +395,18 @@ func modeName(o eval.Options) string {
 
 // evalOutput is golf eval's JSON output.
 type evalOutput struct {
-	Source      string     `json:"source"`
-	Data        string     `json:"data"`
-	Backend     string     `json:"backend"`
-	Mode        string     `json:"mode"`
-	SeqLen      int        `json:"seq_len"`
-	Stride      int        `json:"eval_stride"`
-	Tilt        *eval.Tilt `json:"ngram_tilt,omitempty"`
-	TTT         *eval.TTT  `json:"ttt,omitempty"`
-	TokenLosses string     `json:"token_losses,omitempty"`
+	Source  string     `json:"source"`
+	Data    string     `json:"data"`
+	Backend string     `json:"backend"`
+	Mode    string     `json:"mode"`
+	SeqLen  int        `json:"seq_len"`
+	Stride  int        `json:"eval_stride"`
+	Tilt    *eval.Tilt `json:"ngram_tilt,omitempty"`
+	TTT     *eval.TTT  `json:"ttt,omitempty"`
+	// ByteSource is where the bytes come from: "byte table" or "byte
+	// sidecar" (CaseOps data).
+	ByteSource  string `json:"byte_source"`
+	TokenLosses string `json:"token_losses,omitempty"`
 	eval.Result
 }
 
@@ -363,8 +414,7 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "eval", "")
 	f := bindEvalFlags(fs)
 	tokenLosses := fs.String("token-losses", "", "write every target's loss to this file: header \"pos\ttarget\tnats\tbytes\", one line per target in stream order")
-	asJSON := fs.Bool("json", false, "print the result as JSON on stdout instead of the table")
-	quiet := fs.Bool("quiet", false, "no progress lines")
+	outf := addOutputFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -375,20 +425,21 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if run.sidecar != nil {
+		fmt.Fprintln(env.stderr, "val_bpb:byte_sidecar:enabled")
+	}
 	backend, desc, err := compute.Open(*f.backendSpec)
 	if err != nil {
 		return err
 	}
 	defer backend.Finalize()
-	if !*quiet {
-		run.opts.Progress = env.stderr
-	}
+	run.opts.Progress = outf.progress(env)
 	ev, err := eval.New(backend, run.src.cfg, run.src.weights)
 	if err != nil {
 		return fmt.Errorf("%s: %w", run.src.name, err)
 	}
 	defer ev.Close()
-	res, err := ev.Evaluate(ctx, run.val, eval.TableBytes(run.tok.ByteTable()), run.opts)
+	res, err := ev.Evaluate(ctx, run.val, run.bytes, run.opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", run.src.name, err)
 	}
@@ -398,16 +449,14 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	out := evalOutput{Source: run.src.name, Data: run.dir, Backend: desc, Mode: modeName(run.opts), SeqLen: run.opts.SeqLen,
-		Stride: max(run.opts.Stride, 0), Tilt: run.opts.Tilt, TTT: run.opts.TTT, TokenLosses: *tokenLosses, Result: *res}
-	if *asJSON {
-		return report.WriteJSON(env.stdout, out)
-	}
-	return printEval(env.stdout, out, desc)
+		Stride: max(run.opts.Stride, 0), Tilt: run.opts.Tilt, TTT: run.opts.TTT, ByteSource: run.byteSource,
+		TokenLosses: *tokenLosses, Result: *res}
+	return outf.emit(env, out, func(w io.Writer) error { return printEval(w, out) })
 }
 
 // printEval writes golf eval's table.
-func printEval(w io.Writer, o evalOutput, desc string) error {
-	t := report.NewTable(fmt.Sprintf("golf eval: %s on %s", o.Source, desc), "metric", "value")
+func printEval(w io.Writer, o evalOutput) error {
+	t := report.NewTable(fmt.Sprintf("golf eval: %s on %s", o.Source, o.Backend), "metric", "value")
 	t.Add("val_loss", fmt.Sprintf("%.6f", o.ValLoss))
 	t.Add("val_bpb", fmt.Sprintf("%.6f", o.ValBPB))
 	t.Add("mode", o.Mode)
@@ -417,6 +466,7 @@ func printEval(w io.Writer, o evalOutput, desc string) error {
 	t.Add("stride", o.Stride)
 	t.Add("rows run", o.Windows)
 	t.Add("data", o.Data)
+	t.Add("bytes from", o.ByteSource)
 	t.Add("eval_time", progress.Duration(o.Duration))
 	for _, p := range o.Phases {
 		t.Add("  "+p.Name, progress.Duration(p.Duration))

@@ -81,11 +81,27 @@ func TestPackThenEvalArtifact(t *testing.T) {
 
 	fromCkpt := evalJSON(t, "--checkpoint", ckpt)
 	fromArt := evalJSON(t, "--artifact", artifact)
+
+	// golf sample reads the artifact as golf eval does: greedy text twice
+	// the same, the prompt first.
+	var samples []sampleOutput
+	for range 2 {
+		code, stdout, stderr := runGolf(t, "sample", "--artifact", artifact, "--backend", "go", "--json", "--temperature", "0", "--tokens", "5", "--prompt", "The Union")
+		var s sampleOutput
+		if err := json.Unmarshal([]byte(stdout), &s); code != 0 || err != nil {
+			t.Fatalf("sample --artifact: exit %d, %v: %s", code, err, stderr)
+		}
+		samples = append(samples, s)
+	}
+	if samples[0].Text != samples[1].Text || !strings.HasPrefix(samples[0].Text, "The Union") || samples[0].Source != artifact {
+		t.Fatalf("sample --artifact: %+v", samples)
+	}
 	for _, o := range []evalOutput{fromCkpt, fromArt} {
 		// The run's own data and settings, with no flags: seq-len 64, the
-		// first 8*64 validation targets.
-		if o.Data != dataDir || o.SeqLen != seqLen || o.Tokens != 8*seqLen {
-			t.Fatalf("%s: data %s, seq-len %d, %d tokens; want %s, %d, %d", o.Source, o.Data, o.SeqLen, o.Tokens, dataDir, seqLen, 8*seqLen)
+		// whole validation split (the run's 8*64 cap is for its periodic
+		// validation only).
+		if o.Data != dataDir || o.SeqLen != seqLen || o.Tokens != 2048 {
+			t.Fatalf("%s: data %s, seq-len %d, %d tokens; want %s, %d, %d", o.Source, o.Data, o.SeqLen, o.Tokens, dataDir, seqLen, 2048)
 		}
 	}
 
@@ -106,7 +122,7 @@ func TestPackThenEvalArtifact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := train.Evaluate(context.Background(), backend, cfg, a.Weights(), val[:8*seqLen+1], tokenizer.Default().ByteTable(),
+	want, err := train.Evaluate(context.Background(), backend, cfg, a.Weights(), val, tokenizer.Default().ByteTable(),
 		train.EvalOptions{SeqLen: seqLen, BatchRows: 4})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/paramgolf/golf/internal/report"
 )
 
 // command is one golf subcommand. Its name may have several words
@@ -119,4 +121,55 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return nil
+}
+
+// outputFlags are the output flags every command has, with one meaning:
+//
+//	--json           print the result as JSON to stdout instead of the table
+//	                 (or text); log lines, if any, go to stderr
+//	--json-out FILE  also write the result as JSON to FILE (atomically)
+//	--quiet          no progress lines on stderr
+type outputFlags struct {
+	json    bool
+	jsonOut string
+	quiet   bool
+}
+
+// addOutputFlags binds the shared output flags to fs.
+func addOutputFlags(fs *flag.FlagSet) *outputFlags {
+	o := &outputFlags{}
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON to stdout instead of the table")
+	fs.StringVar(&o.jsonOut, "json-out", "", "also write the result as JSON to this file")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
+	return o
+}
+
+// progress is where progress lines go: stderr, or nowhere with --quiet.
+func (o *outputFlags) progress(env *cliEnv) io.Writer {
+	if o.quiet {
+		return nil
+	}
+	return env.stderr
+}
+
+// save writes v to --json-out's file, when given.
+func (o *outputFlags) save(v any) error {
+	if o.jsonOut == "" {
+		return nil
+	}
+	return report.SaveJSON(o.jsonOut, v)
+}
+
+// emit writes the result v: to --json-out's file when given, then as JSON
+// on stdout with --json, else through human (the table or text).
+func (o *outputFlags) emit(env *cliEnv, v any, human func(w io.Writer) error) error {
+	if o.jsonOut != "" {
+		if err := report.SaveJSON(o.jsonOut, v); err != nil {
+			return err
+		}
+	}
+	if o.json {
+		return report.WriteJSON(env.stdout, v)
+	}
+	return human(env.stdout)
 }

@@ -55,7 +55,8 @@ func runModel(ctx context.Context, env *cliEnv, args []string) error {
 	preset := fs.String("preset", "", "model preset: "+strings.Join(model.Presets(), ", ")+" (default tiny)")
 	configPath := fs.String("config", "", "run configuration JSON file (see golf train --config)")
 	schemeName := fs.String("scheme", "int6-sd", "quantization scheme whose storage rule the table shows")
-	asJSON := fs.Bool("json", false, "print JSON instead of the table")
+	outf := addOutputFlags(fs)
+	fs.Lookup("quiet").Usage = "no progress lines (golf model prints none)"
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +93,10 @@ func runModel(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	rep.Preset, rep.Config = *preset, *configPath
-	if *asJSON {
+	if err := outf.save(rep); err != nil {
+		return err
+	}
+	if outf.json {
 		return report.WriteJSON(env.stdout, rep)
 	}
 	t := report.NewTable(fmt.Sprintf("model %s: %s parameters, %d physical / %d virtual layers (storage: scheme %s)",

@@ -6,9 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"strings"
 
 	golf "github.com/paramgolf/golf"
+	"github.com/paramgolf/golf/internal/atomicfile"
+	"github.com/paramgolf/golf/internal/outlock"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
@@ -86,14 +90,11 @@ func (p *packSource) hessians(ctx context.Context, env *cliEnv, h hessianFlags, 
 	if p.run == nil || !need || *h.path != "" {
 		return h.load(ctx, env.stderr, need, p.run, "", backendSpec)
 	}
-	tok, err := evalTokenizer("", p.run)
+	_, check, err := evalData(ctx, "", dataDir, p.run)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := evalDataDir(ctx, dataDir, p.run, tok)
-	if err != nil {
-		return nil, err
-	}
+	dir := check.Dir
 	return h.load(ctx, env.stderr, need, p.run, dir, backendSpec)
 }
 
@@ -172,7 +173,7 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	autoLayout := fs.Bool("auto-layout", false, "with --codec auto, also try column-major symbols per tensor")
 	out := fs.String("out", "", "artifact path (default: model.golf in the checkpoint directory, or synthetic-PRESET.golf)")
 	allowOver := fs.Bool("allow-over-budget", false, "write the artifact even if model + code bytes exceed 16,000,000")
-	jsonPath := fs.String("json", "", "also write the result as JSON to this file (- for stdout)")
+	outf := addOutputFlags(fs)
 	verbose := fs.Bool("v", false, "list every stream")
 	dataDir := fs.String("data", "", "training shards for GPTQ calibration (default: the run's own data, else the embedded corpus)")
 	hess := addHessianFlags(fs)
@@ -206,6 +207,18 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 			path = filepath.Join(*ckpt, "model.golf")
 		}
 	}
+	// One writer per folder; holding it, a killed pack's temporary
+	// artifact can go.
+	lock, err := outlock.Acquire(filepath.Dir(path), strings.Join(os.Args, " "))
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if stale, err := atomicfile.RemoveStale(path); err != nil {
+		return err
+	} else if len(stale) > 0 {
+		fmt.Fprintf(env.stderr, "golf pack: removed %d temporary file(s) a killed pack left: %s\n", len(stale), strings.Join(stale, ", "))
+	}
 	q, err := quant.Quantize(ctx, src.weights, scheme, quant.Options{Hessians: hessians})
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.name, err)
@@ -238,17 +251,8 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	} else {
 		res.Written = true
 	}
-	if err := printPack(env.stdout, &res, rep, *verbose); err != nil {
+	if err := outf.emit(env, &res, func(w io.Writer) error { return printPack(w, &res, rep, *verbose) }); err != nil {
 		return err
-	}
-	if *jsonPath == "-" {
-		if err := report.WriteJSON(env.stdout, res); err != nil {
-			return err
-		}
-	} else if *jsonPath != "" {
-		if err := report.SaveJSON(*jsonPath, res); err != nil {
-			return err
-		}
 	}
 	return writeErr
 }

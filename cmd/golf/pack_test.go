@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/paramgolf/golf/internal/outlock"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/train"
@@ -25,7 +26,7 @@ func TestPackSyntheticTiny(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "tiny.golf")
 	js := filepath.Join(dir, "pack.json")
-	code, stdout, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int6-sd", "--codec", "fse", "--out", out, "--json", js)
+	code, stdout, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int6-sd", "--codec", "fse", "--out", out, "--json-out", js)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -95,7 +96,7 @@ func TestBenchCompressSynthetic(t *testing.T) {
 	dir := t.TempDir()
 	png, js := filepath.Join(dir, "b.png"), filepath.Join(dir, "b.json")
 	code, stdout, stderr := runGolf(t, "bench", "compress", "--synthetic", "tiny", "--schemes", "int8-ref,int6-sd",
-		"--codecs", "zstd-best,cm", "--layouts", "rows,packed", "--png", png, "--json", js)
+		"--codecs", "zstd-best,cm", "--layouts", "rows,packed", "--png", png, "--json-out", js)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -194,5 +195,33 @@ func TestPackGPTQCalibratesFromTheRun(t *testing.T) {
 	if code, _, stderr := runGolf(t, "pack", "--checkpoint", ckpt, "--scheme", "gptq-int6", "--calibrate", "0", "--out", first); code != 2 ||
 		!strings.Contains(stderr, "--calibrate") {
 		t.Errorf("GPTQ without Hessians or calibration: exit %d: %s", code, stderr)
+	}
+}
+
+// A second pack into a folder another writer holds fails at once, naming
+// it; a killed pack's hidden temporary artifact is removed by the next.
+func TestPackLocksAndCleansUp(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "tiny.golf")
+	l, err := outlock.Acquire(dir, "golf pack (the first)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int8-ref", "--codec", "zlib-9", "--out", out)
+	if code == 0 || !strings.Contains(stderr, "(the first)") {
+		t.Fatalf("pack into a locked folder: exit %d: %s", code, stderr)
+	}
+	l.Release()
+	killed := filepath.Join(dir, ".tiny.golf.tmp-123456")
+	os.WriteFile(killed, []byte("a whole artifact a killed pack never renamed"), 0o644)
+	code, _, stderr = runGolf(t, "pack", "--synthetic", "tiny", "--scheme", "int8-ref", "--codec", "zlib-9", "--out", out)
+	if code != 0 {
+		t.Fatalf("pack: %s", stderr)
+	}
+	if _, err := os.Stat(killed); !os.IsNotExist(err) || !strings.Contains(stderr, "killed pack") {
+		t.Fatalf("the killed pack's file: %v; stderr %s", err, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, outlock.FileName)); !os.IsNotExist(err) {
+		t.Fatalf("lock file left: %v", err)
 	}
 }

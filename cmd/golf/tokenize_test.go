@@ -132,7 +132,7 @@ func TestTokenizeErrors(t *testing.T) {
 		{"bad flag", "", []string{"tokenize", "--bogus"}, 2, []string{"bogus"}, ""},
 		// The records before the bad line are written; the error names the line.
 		{"bad JSON", `{"text":"a"}` + "\n" + `{"text":"b"}` + "\n" + `{"text": oops}` + "\n" + `{"text":"c"}` + "\n",
-			[]string{"tokenize", "--jsonl"}, 1, []string{"standard input", "line 3", "bad JSON record"}, "942\n959\n"},
+			[]string{"tokenize", "--jsonl"}, 1, []string{"standard input", "line 3", "not a JSON object"}, "942\n959\n"},
 		{"no text field", `{"body":"a"}`, []string{"tokenize", "--jsonl"}, 1, []string{"line 1", `no "text" field`}, ""},
 		{"text not a string", `{"text": 5}`, []string{"tokenize", "--jsonl"}, 1, []string{"line 1"}, ""},
 	} {

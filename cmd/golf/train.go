@@ -40,7 +40,7 @@ type settingFlags struct {
 	seed                                            int64
 	matrixLR, embedLR, scalarLR, momentum, clip     float64
 	muonWD, embedWD, scalarWD                       float64
-	muonDType                                       string
+	muonDType, storageDType                         string
 	qatBits                                         int
 	qatClipStd, qatStart                            float64
 }
@@ -79,6 +79,8 @@ func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
 	fs.Float64Var(&f.embedWD, "embed-weight-decay", 0, "decoupled weight decay of the embedding")
 	fs.Float64Var(&f.scalarWD, "scalar-weight-decay", 0, "decoupled weight decay of control parameters")
 	fs.StringVar(&f.muonDType, "muon-dtype", "", "Newton-Schulz dtype: bfloat16 (reference) or float32 ("+presets(func(s train.Settings) any { return s.Optimizer.NewtonSchulzDType })+")")
+	fs.StringVar(&f.storageDType, "storage-dtype", "auto", "the reference's bf16 storage points (tied embedding weights/moments/gradient, Muon's update): "+
+		"bfloat16, float32, or auto (bfloat16 when the matmuls run in bfloat16, i.e. on a GPU; float32 on the CPU)")
 	fs.IntVar(&f.qatBits, "qat-bits", 0, "quantization-aware training: fake-quantize every block matrix to this many bits per row (2..8); 0 = off")
 	fs.Float64Var(&f.qatClipStd, "qat-clip-std", 0, "QAT row clip at k * row std (12.85 matches the int6-sd scheme); 0 = row max |w|")
 	fs.Float64Var(&f.qatStart, "qat-start", 0.85, "fraction of the run (steps, or wall clock under a cap) after which QAT is on")
@@ -141,6 +143,17 @@ func (f *settingFlags) apply(s *train.Settings) error {
 			s.QATClipStd = f.qatClipStd
 		case "qat-start":
 			s.QATStart = f.qatStart
+		case "storage-dtype":
+			switch f.storageDType {
+			case "auto":
+				o.StorageDType = dtypes.InvalidDType
+			case "bfloat16", "bf16":
+				o.StorageDType = dtypes.BFloat16
+			case "float32", "f32":
+				o.StorageDType = dtypes.Float32
+			default:
+				err = fmt.Errorf("%w: --storage-dtype must be auto, bfloat16 or float32, got %q", errUsage, f.storageDType)
+			}
 		case "muon-dtype":
 			switch f.muonDType {
 			case "bfloat16", "bf16":
@@ -155,7 +168,7 @@ func (f *settingFlags) apply(s *train.Settings) error {
 	if err != nil {
 		return err
 	}
-	if verr := s.Validate(); verr != nil {
+	if verr := s.ValidateRun(); verr != nil {
 		return fmt.Errorf("%w: %v", errUsage, verr)
 	}
 	return nil
@@ -185,13 +198,14 @@ func corpusCacheDir(tok *tokenizer.Model, fallback string) string {
 func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "train", "")
 	preset := fs.String("preset", "", "model and settings preset: tiny or baseline (default tiny; with --resume, the run's)")
-	dataDir := fs.String("data", "", "shard directory (fineweb_train_*.bin, fineweb_val_*.bin); default: the embedded corpus")
-	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the embedded sp1024)")
+	dataDir := fs.String("data", "", "shard directory (fineweb_train_*.bin, fineweb_val_*.bin); default: the resumed run's, else the embedded corpus")
+	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the resumed run's, else the one the data's manifest.json names, else the embedded sp1024)")
 	out := fs.String("out", "", "output directory (default runs/<timestamp>; with --resume, the run's directory)")
 	backendSpec := fs.String("backend", "", "compute backend: go, cuda, or a gomlx spec (default: a GPU if present, else pure Go)")
-	resume := fs.String("resume", "", "continue the run saved in this checkpoint directory")
-	asJSON := fs.Bool("json", false, "print results.json to stdout (log lines go to stderr)")
-	quiet := fs.Bool("quiet", false, "no progress lines")
+	resume := fs.String("resume", "", "continue the run saved in this checkpoint directory (with its own data and tokenizer)")
+	force := fs.Bool("force", false, "replace an earlier run in --out instead of refusing")
+	allowDataChange := fs.Bool("allow-data-change", false, "with --resume: train on other --data or another --tokenizer than the checkpoint records")
+	outf := addOutputFlags(fs)
 	sf := bindSettingFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -228,38 +242,55 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 		if cfg, s, err = train.PresetSettings(name); err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
+		// The model's vocabulary is the tokenizer's (sp1024, sp8192, ...).
+		cfg.VocabSize = 0
 	}
 	if err := sf.apply(&s); err != nil {
 		return err
 	}
-	tok, err := loadTokenizer(*tokPath)
-	if err != nil {
-		return err
+	var tok *tokenizer.Model // nil: train.Run picks (the run's, the data's, the embedded)
+	if *tokPath != "" {
+		var err error
+		if tok, err = tokenizer.Load(*tokPath); err != nil {
+			return err
+		}
+	}
+	cacheTok := tok // the embedded corpus's build is keyed by its tokenizer
+	if cacheTok == nil {
+		cacheTok = tokenizer.Default()
+		if *resume != "" {
+			if st, err := train.ReadTrainState(*resume); err == nil && st.EmbeddedCorpus && st.Tokenizer != tokenizer.DefaultModelName {
+				if t, err := tokenizer.Load(st.Tokenizer); err == nil {
+					cacheTok = t
+				}
+			}
+		}
 	}
 	if *out == "" {
 		*out = filepath.Join("runs", time.Now().Format("20060102-150405"))
 	}
 	logW := env.stdout
-	if *asJSON {
+	if outf.json {
 		logW = env.stderr
 	}
-	var progressW io.Writer = env.stderr
-	if *quiet {
-		progressW = nil
-	}
+	progressW := outf.progress(env)
 	res, err := train.Run(ctx, train.Options{
-		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(tok, filepath.Join(*out, "data")),
-		Tokenizer: tok, BackendSpec: *backendSpec, OutDir: *out, Resume: *resume, Log: logW, Progress: progressW,
+		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(cacheTok, filepath.Join(*out, "data")),
+		Tokenizer: tok, BackendSpec: *backendSpec, OutDir: *out, Resume: *resume, Force: *force, AllowDataChange: *allowDataChange,
+		Log: logW, Progress: progressW,
 	})
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return report.WriteJSON(env.stdout, res)
-	}
+	return outf.emit(env, res, func(w io.Writer) error { return printTrainResult(w, res, *out) })
+}
+
+// printTrainResult prints golf train's results table.
+func printTrainResult(w io.Writer, res *train.Result, out string) error {
 	t := report.NewTable(fmt.Sprintf("\ngolf train: %s preset, %s", res.Preset, res.Backend), "metric", "value")
 	t.Add("val_loss", fmt.Sprintf("%.4f", res.ValLoss))
 	t.Add("val_bpb", fmt.Sprintf("%.4f", res.ValBPB))
+	t.Add("val_tokens", valTokensNote(res))
 	t.Add("steps", fmt.Sprintf("%d (%s)", res.Steps, res.StoppedBy))
 	t.Add("tokens", progress.Count(float64(res.Tokens)))
 	t.Add("tokens/s", progress.Count(res.TokensPerS))
@@ -267,6 +298,15 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	t.Add("train_time", progress.Duration(time.Duration(res.TrainTimeMs*float64(time.Millisecond))))
 	t.Add("warmup_time", progress.Duration(time.Duration(res.WarmupMs*float64(time.Millisecond))))
 	t.Add("params", res.Params)
-	t.Add("out", *out)
-	return t.Print(env.stdout)
+	t.Add("out", out)
+	return t.Print(w)
+}
+
+// valTokensNote says what the final and periodic evaluations scored.
+func valTokensNote(res *train.Result) string {
+	note := fmt.Sprintf("%d (the whole split)", res.ValTokens)
+	if res.PeriodicValTokens < res.ValTokens {
+		note += fmt.Sprintf("; periodic validation: the first %d", res.PeriodicValTokens)
+	}
+	return note
 }

@@ -79,13 +79,15 @@ func TestTrainThenEval(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
 		t.Fatal(err)
 	}
-	if ev.ValLoss != res.ValLoss || ev.ValBPB != res.ValBPB || ev.Tokens != 1024 {
+	// Both over the whole validation split (--val-tokens caps periodic
+	// validation only).
+	if ev.ValLoss != res.ValLoss || ev.ValBPB != res.ValBPB || ev.Tokens != 2048 || res.ValTokens != 2048 || res.PeriodicValTokens != 1024 {
 		t.Fatalf("eval %v/%v over %d tokens, training ended with %v/%v", ev.ValLoss, ev.ValBPB, ev.Tokens, res.ValLoss, res.ValBPB)
 	}
 
 	// A sliding window scores the same tokens with more context.
 	code, stdout, stderr = runGolf(t, "eval", "--checkpoint", filepath.Join(out, "checkpoint"), "--data", dataDir, "--backend", "go", "--eval-stride", "16")
-	if code != 0 || !strings.Contains(stdout, "val_bpb") || !strings.Contains(stdout, "1024") {
+	if code != 0 || !strings.Contains(stdout, "val_bpb") || !strings.Contains(stdout, "2048") {
 		t.Fatalf("sliding eval exit %d: %s%s", code, stdout, stderr)
 	}
 

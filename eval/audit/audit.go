@@ -60,9 +60,10 @@ type Check struct {
 
 // Report is a whole audit.
 type Report struct {
-	Source string  `json:"source,omitempty"`
-	Checks []Check `json:"checks"`
-	Passed bool    `json:"passed"`
+	Source  string  `json:"source,omitempty"`
+	Backend string  `json:"backend,omitempty"`
+	Checks  []Check `json:"checks"`
+	Passed  bool    `json:"passed"`
 }
 
 // Add appends checks and updates Passed.
@@ -81,6 +82,9 @@ func (r *Report) Print(w io.Writer) error {
 	title := "golf audit"
 	if r.Source != "" {
 		title += ": " + r.Source
+	}
+	if r.Backend != "" {
+		title += " on " + r.Backend
 	}
 	t := report.NewTable(title, "check", "mode", "status", "detail")
 	t.Left = map[int]bool{1: true, 2: true, 3: true}

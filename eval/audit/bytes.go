@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/paramgolf/golf/eval"
+	"github.com/paramgolf/golf/tokenizer"
 )
 
 // Decoder turns token ids into text (*tokenizer.Model).
@@ -24,12 +25,39 @@ type Reference interface {
 
 // DecodedText is the reference of a tokenizer's byte rule: a document's
 // bytes are the UTF-8 length of its decoded tokens.
-func DecodedText(d Decoder) Reference { return decoded{d} }
+func DecodedText(d Decoder) Reference { return decoded{d: d} }
 
-type decoded struct{ d Decoder }
+// CaseOpsText is the reference of a CaseOps byte sidecar: a document's
+// bytes are the UTF-8 length of its decoded tokens with the CaseOps
+// transform undone (tokenizer.CaseOpsDecode), the original text.
+func CaseOpsText(d Decoder) Reference { return decoded{d: d, caseOps: true} }
 
-func (r decoded) DocBytes(_ int, body []uint16) (int, bool) { return len(r.d.Decode(ints(body))), true }
-func (r decoded) Name() string                              { return "the decoded validation text" }
+type decoded struct {
+	d       Decoder
+	caseOps bool
+}
+
+// text returns the reference text of tokens.
+func (r decoded) text(tokens []uint16) string {
+	s := r.d.Decode(ints(tokens))
+	if r.caseOps {
+		if orig, err := tokenizer.CaseOpsDecode(s); err == nil {
+			return orig
+		}
+		// Cut inside an operator sequence (a truncated document): the
+		// transformed text is all there is.
+	}
+	return s
+}
+
+func (r decoded) DocBytes(_ int, body []uint16) (int, bool) { return len(r.text(body)), true }
+
+func (r decoded) Name() string {
+	if r.caseOps {
+		return "the original (CaseOps-decoded) validation text"
+	}
+	return "the decoded validation text"
+}
 
 // OriginalText is the reference of a CaseOps byte sidecar: the byte
 // lengths of the original (untransformed) documents, in stream order.
@@ -104,7 +132,7 @@ func CheckBytes(tokens []uint16, src eval.ByteSource, ref Reference, bos int) Ch
 			if len(c.Failures) < maxNamed {
 				msg := fmt.Sprintf("document %d (positions %d-%d): %d bytes counted, %s has %d", k, d.Start+1, end-1, got, ref.Name(), n)
 				if dd, ok := ref.(decoded); ok {
-					if p := firstDivergence(tokens, counts, d.Start, bodyEnd, dd.d); p > 0 {
+					if p := firstDivergence(tokens, counts, d.Start, bodyEnd, dd); p > 0 {
 						msg += fmt.Sprintf("; counts part from the text at position %d (token %d)", p, tokens[p])
 					}
 				}
@@ -128,12 +156,12 @@ func CheckBytes(tokens []uint16, src eval.ByteSource, ref Reference, bos int) Ch
 // firstDivergence returns the first position p in (start, end) where the
 // counted bytes of targets start+1..p differ from the UTF-8 length of the
 // decoded tokens start+1..p, by bisection (0 if none is found).
-func firstDivergence(tokens []uint16, counts []int32, start, end int, d Decoder) int {
+func firstDivergence(tokens []uint16, counts []int32, start, end int, d decoded) int {
 	cum := make([]int64, end-start) // cum[i]: counts of targets start+1 .. start+i
 	for i := 1; i < len(cum); i++ {
 		cum[i] = cum[i-1] + int64(counts[start+i])
 	}
-	differs := func(i int) bool { return int64(len(d.Decode(ints(tokens[start+1:start+1+i])))) != cum[i] }
+	differs := func(i int) bool { return int64(len(d.text(tokens[start+1:start+1+i]))) != cum[i] }
 	i := sort.Search(len(cum), func(i int) bool { return i > 0 && differs(i) })
 	if i >= len(cum) {
 		return 0

@@ -65,13 +65,13 @@ func main() {
 	check(err)
 	defer trainer.Close()
 	fmt.Printf("model_params:%d micro_batch:%d grad_accum_steps:%d\n", cfg.NumParams(), microTokens, accum)
+	// Every step reads the reference's rows (8 spans of BatchTokens/8+1
+	// stream tokens), cut into the micro-batches memory allows.
 	nextStep := func() []train.Batch {
-		batches := make([]train.Batch, accum)
-		for i := range batches {
-			inputs, targets, err := loader.Next(s.BatchTokens, s.SeqLen, accum)
-			check(err)
-			batches[i] = train.NewBatch(inputs, targets, s.SeqLen)
-		}
+		inputs, targets, err := loader.NextStep(s.BatchTokens, s.SeqLen)
+		check(err)
+		batches, err := train.SplitStep(inputs, targets, s.SeqLen, accum)
+		check(err)
 		return batches
 	}
 

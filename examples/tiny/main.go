@@ -32,16 +32,14 @@ func main() {
 	// Data: tokenize the embedded corpus into shards once, then stream them.
 	tok := tokenizer.Default()
 	dir := filepath.Join(os.TempDir(), "golf-example-tiny")
-	check(train.EnsureDefaultData(ctx, dir, tok, os.Stdout))
+	check(data.EnsureDefault(ctx, dir, tok, os.Stdout))
 	trainFiles, err := data.TrainFiles(dir)
 	check(err)
 	valFiles, err := data.ValFiles(dir)
 	check(err)
 	val, err := data.LoadValidation(valFiles, s.SeqLen)
 	check(err)
-	if n := s.ValTokens; n > 0 && len(val) > n+1 { // a slice of it keeps the example quick
-		val = val[:n/s.SeqLen*s.SeqLen+1]
-	}
+	val = data.CapValidation(val, s.SeqLen, s.ValTokens) // a slice of it keeps the example quick
 	loader, err := data.NewLoader(trainFiles, 0, 1)
 	check(err)
 
@@ -57,12 +55,11 @@ func main() {
 	schedule, momentum := s.Schedule(), s.Optimizer.Momentum()
 	start := time.Now()
 	for step := 0; step < s.Iterations; {
-		batches := make([]train.Batch, accum)
-		for i := range batches {
-			inputs, targets, err := loader.Next(s.BatchTokens, s.SeqLen, accum)
-			check(err)
-			batches[i] = train.NewBatch(inputs, targets, s.SeqLen)
-		}
+		// The reference's rows for this step, cut into micro-batches.
+		inputs, targets, err := loader.NextStep(s.BatchTokens, s.SeqLen)
+		check(err)
+		batches, err := train.SplitStep(inputs, targets, s.SeqLen, accum)
+		check(err)
 		loss, err := trainer.Step(ctx, batches, schedule.LRScale(step, time.Since(start)), momentum.At(step))
 		check(err)
 		step++

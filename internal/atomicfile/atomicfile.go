@@ -91,3 +91,42 @@ func Write(path string, fill func(w io.Writer) error) error {
 	}
 	return f.Commit()
 }
+
+// RemoveStale removes the temporary files that Create made for path and
+// that were never committed or aborted (their process was killed), and
+// returns their names. Call it only while no other writer of path can be
+// running, e.g. holding the folder's lock (internal/outlock).
+func RemoveStale(path string) ([]string, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	matches, err := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".tmp-*"))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, m := range matches {
+		if st, err := os.Lstat(m); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(m); err != nil {
+			return removed, fmt.Errorf("remove stale %s: %w", m, err)
+		}
+		removed = append(removed, m)
+	}
+	return removed, nil
+}
+
+// globEscape quotes the glob metacharacters of a file name.
+func globEscape(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', '\\':
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}

@@ -35,3 +35,29 @@ func TestWriteCommitsOnlyOnSuccess(t *testing.T) {
 		t.Fatalf("temporary files left behind: %v", entries)
 	}
 }
+
+// What a killed writer left (an uncommitted temporary file for the same
+// name) is removed; another name's temporary files and the final file stay.
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model[1].golf")
+	f, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("half"))
+	f.File.Close() // the process "dies": no Commit, no Abort
+	other, _ := Create(filepath.Join(dir, "other.golf"))
+	defer other.Abort()
+	os.WriteFile(path, []byte("final"), 0o644)
+	removed, err := RemoveStale(path)
+	if err != nil || len(removed) != 1 || removed[0] != f.File.Name() {
+		t.Fatalf("removed %v, %v; want [%s]", removed, err, f.File.Name())
+	}
+	if _, err := os.Stat(other.File.Name()); err != nil {
+		t.Fatalf("another file's temporary was removed: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "final" {
+		t.Fatalf("the final file changed: %q", b)
+	}
+}

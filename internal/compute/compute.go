@@ -15,6 +15,7 @@
 package compute
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,6 +37,8 @@ var pluginGlobs = []string{
 	"/usr/lib/python3*/site-packages/jax_plugins/xla_cuda*/xla_cuda_plugin.so",
 	"/usr/local/lib/python3*/*-packages/jax_plugins/xla_cuda*/xla_cuda_plugin.so",
 	"$HOME/.local/lib/python3*/site-packages/jax_plugins/xla_cuda*/xla_cuda_plugin.so",
+	"$HOME/.local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so", // go-xla's installer (-autoinstall)
+	"/usr/local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so",
 	"$HOME/.local/lib/go-xla/pjrt_c_api_cuda_plugin.so",
 	"/usr/local/lib/go-xla/pjrt_c_api_cuda_plugin.so",
 }
@@ -68,6 +71,9 @@ func Resolve(spec string) string {
 // It returns the backend and a one-line description of what runs.
 func Open(spec string) (b backends.Backend, desc string, err error) {
 	config := Resolve(spec)
+	if err := checkGPUConfig(config); err != nil {
+		return nil, "", err
+	}
 	if strings.HasPrefix(config, "xla") {
 		// Never let go-xla reach for the network; where the plugin came from
 		// our own search, also point XLA at libdevice.
@@ -98,6 +104,35 @@ func Open(spec string) (b backends.Backend, desc string, err error) {
 		return nil, "", fmt.Errorf("open backend %q: %w", config, err)
 	}
 	return b, fmt.Sprintf("%s (%s)", b.Description(), config), nil
+}
+
+// ErrNoGPU is wrapped by Open's error when a GPU backend was asked for and
+// this machine has no NVIDIA GPU or no CUDA PJRT plugin golf can find.
+var ErrNoGPU = errors.New("no GPU backend")
+
+// gpuHelp says how to get a CUDA PJRT plugin (the README says more).
+const gpuHelp = "install one (go-xla's installer: go run github.com/gomlx/go-xla/cmd/pjrt_installer@latest -autoinstall, " +
+	"or JAX's plugin wheel: pip install \"jax[cuda13]\"; see the README, \"Running on your own GPU\") " +
+	"or name it: --backend xla:/path/to/plugin.so (or GOMLX_BACKEND)"
+
+// checkGPUConfig turns a GPU configuration that cannot work into a clear
+// error before gomlx is asked (its own message names neither the files
+// looked for nor the fix): "cuda" left unresolved means no plugin was
+// found, and an "xla:/path" plugin must exist.
+func checkGPUConfig(config string) error {
+	switch {
+	case config == "cuda" || config == "xla:cuda" || config == "gpu":
+		if _, err := os.Stat("/dev/nvidia0"); err != nil {
+			return fmt.Errorf("open backend %q: %w: this machine has no NVIDIA GPU (no /dev/nvidia0); use --backend go for the CPU", config, ErrNoGPU)
+		}
+		return fmt.Errorf("open backend %q: %w: no CUDA PJRT plugin found (looked for %s); %s", config, ErrNoGPU, strings.Join(pluginGlobs, ", "), gpuHelp)
+	case strings.HasPrefix(config, "xla:") && strings.HasSuffix(config, ".so"):
+		path := strings.TrimPrefix(config, "xla:")
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("open backend %q: %w: the PJRT plugin %s does not exist; %s", config, ErrNoGPU, path, gpuHelp)
+		}
+	}
+	return nil
 }
 
 // IsPureGo reports whether the backend configuration is gomlx's pure-Go one.

@@ -1,6 +1,8 @@
 package compute
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
@@ -35,5 +37,20 @@ func TestOpenPureGoAndBadName(t *testing.T) {
 	}
 	if _, _, err := Open("nosuchbackend"); err == nil {
 		t.Error("an unknown backend must be an error, not a panic")
+	}
+}
+
+// Asking for a GPU where golf finds none is a clear error that says what
+// was looked for and how to fix it, not GoMLX's raw message.
+func TestOpenGPUWithoutOneIsAClearError(t *testing.T) {
+	t.Setenv(backends.ConfigEnvVar, "")
+	if FindCUDAPlugin() != "" {
+		t.Skip("this machine has a GPU and a CUDA plugin")
+	}
+	for _, spec := range []string{"cuda", "gpu", "xla:/nonexistent/pjrt_c_api_cuda_plugin.so"} {
+		_, _, err := Open(spec)
+		if !errors.Is(err, ErrNoGPU) || !strings.Contains(err.Error(), "--backend") {
+			t.Errorf("Open(%q): %v, want ErrNoGPU with what to do", spec, err)
+		}
 	}
 }
