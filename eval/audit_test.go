@@ -386,3 +386,32 @@ func TestAuditHygiene(t *testing.T) {
 		t.Fatalf("no record: %+v", c)
 	}
 }
+
+// CaseOps data: the byte sidecar counts the original text, so it passes
+// against the CaseOps-decoded text, while the byte table of the transformed
+// tokens (PR #2138's mistake: dividing by the transformed bytes) fails.
+func TestAuditCaseOpsBytes(t *testing.T) {
+	tok := tokenizer.Default()
+	docs := []string{"The President of the UNITED STATES spoke in McAllen.", "NASA's budget; iPhone sales rose."}
+	var tokens, counts []uint16
+	for _, d := range docs {
+		ids, n, err := tok.CaseOpsEncode(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens, counts = append(tokens, uint16(tok.BOS())), append(counts, 0)
+		for i, id := range ids {
+			tokens, counts = append(tokens, uint16(id)), append(counts, uint16(n[i]))
+		}
+	}
+	tokens, counts = append(tokens, uint16(tok.BOS())), append(counts, 0)
+	ref := audit.CaseOpsText(tok)
+	if c := audit.CheckBytes(tokens, eval.SidecarBytes(counts), ref, tok.BOS()); c.Status != audit.Pass {
+		t.Fatalf("sidecar: %s %s %v", c.Status, c.Detail, c.Failures)
+	}
+	if c := audit.CheckBytes(tokens, eval.TableBytes(tok.ByteTable()), ref, tok.BOS()); c.Status != audit.Fail {
+		t.Fatalf("the transformed tokens' byte table against the original text: %s %s", c.Status, c.Detail)
+	} else {
+		t.Logf("%s", c.Detail)
+	}
+}
