@@ -22,7 +22,7 @@ import (
 // TestSourceMatchesDependencies, which prints the line to use).
 //
 //go:embed go.mod go.sum *.go
-//go:embed cmd/golf/*.go data/*.go data/corpus/*.go internal/atomicfile/*.go internal/compute/*.go internal/jsonltext/*.go internal/outlock/*.go internal/progress/*.go internal/report/*.go internal/strictjson/*.go model/*.go quant/*.go quant/codec/*.go tokenizer/*.go train/*.go
+//go:embed cmd/golf/*.go data/*.go data/corpus/*.go eval/*.go eval/audit/*.go internal/atomicfile/*.go internal/compute/*.go internal/jsonltext/*.go internal/outlock/*.go internal/progress/*.go internal/report/*.go internal/strictjson/*.go model/*.go quant/*.go quant/codec/*.go tokenizer/*.go train/*.go
 var source embed.FS
 
 // Source returns the embedded source tree: go.mod, go.sum and the .go files
