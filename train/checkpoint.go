@@ -52,6 +52,12 @@ type TrainState struct {
 	// is then only where it was built).
 	TokenizerSHA256 string `json:"tokenizer_sha256,omitempty"`
 	EmbeddedCorpus  bool   `json:"embedded_corpus,omitempty"`
+	// SeqChangeStep is the step of the last training-context change
+	// (Settings.SeqSchedule; -1 or 0 when none), for the LR re-warm.
+	SeqChangeStep int `json:"seq_change_step,omitempty"`
+	// EMAApplied says weights.bin is the final EMA of a finished run (the
+	// training weights are in optimizer.bin as raw/<name>).
+	EMAApplied bool `json:"ema_applied,omitempty"`
 }
 
 // Checkpoint is a loaded checkpoint directory.

@@ -17,6 +17,9 @@ import (
 type RunConfig struct {
 	Model    model.Config `json:"model"`
 	Settings Settings     `json:"train"`
+	// VocabSet says a config file gave model.vocab_size itself; otherwise
+	// golf train takes the tokenizer's vocabulary.
+	VocabSet bool `json:"-"`
 }
 
 // runConfigFile is the JSON form of a config file: a preset to start from
@@ -38,7 +41,8 @@ type runConfigFile struct {
 
 // ParseRunConfig reads a JSON run configuration (see runConfigFile) from
 // data; name is the file name used in errors. Fields override the preset's
-// values ("tiny" when the file names none); the result is validated: an
+// values (the file's "preset", else its train.preset as --print-config
+// writes it, else "tiny"); the result is validated: an
 // inconsistent option (a loop outside the layers, a sequence length that
 // does not divide the batch) is an error saying which.
 func ParseRunConfig(name string, data []byte) (RunConfig, error) {
@@ -48,6 +52,14 @@ func ParseRunConfig(name string, data []byte) (RunConfig, error) {
 	}
 	preset := f.Preset
 	if preset == "" {
+		// A printed config (--print-config) names its preset in train.
+		var t struct {
+			Preset string `json:"preset"`
+		}
+		_ = json.Unmarshal(f.Train, &t)
+		preset = t.Preset
+	}
+	if preset == "" {
 		preset = "tiny"
 	}
 	cfg, s, err := PresetSettings(preset)
@@ -55,22 +67,34 @@ func ParseRunConfig(name string, data []byte) (RunConfig, error) {
 		return RunConfig{}, fmt.Errorf("config %s: preset: %w", name, err)
 	}
 	presetSeq := cfg.SeqLen
+	vocabSet := false
 	if len(f.Model) > 0 {
 		if err := decodeStrict(f.Model, &cfg); err != nil {
 			return RunConfig{}, fmt.Errorf("config %s: model: %w", name, err)
 		}
+		var keys map[string]json.RawMessage
+		_ = json.Unmarshal(f.Model, &keys)
+		_, vocabSet = keys["vocab_size"]
 	}
 	if len(f.Train) > 0 {
 		if err := decodeStrict(f.Train, &s); err != nil {
 			return RunConfig{}, fmt.Errorf("config %s: train: %w", name, err)
 		}
 	}
-	rc := RunConfig{Model: cfg, Settings: s}
+	rc := RunConfig{Model: cfg, Settings: s, VocabSet: vocabSet}
 	if cfg.SeqLen != presetSeq && s.SeqLen != cfg.SeqLen {
 		return RunConfig{}, fmt.Errorf("config %s: model.seq_len %d and train.seq_len %d disagree: give the training sequence length as train.seq_len", name, cfg.SeqLen, s.SeqLen)
 	}
 	rc.Model.SeqLen = rc.Settings.SeqLen
-	if err := rc.Validate(); err != nil {
+	// vocab_size 0 (as --print-config writes it for a run that takes the
+	// tokenizer's) is checked with the preset's vocabulary.
+	check := rc
+	if check.Model.VocabSize == 0 {
+		rc.VocabSet = false
+		p, _ := model.Preset(preset)
+		check.Model.VocabSize = p.VocabSize
+	}
+	if err := check.Validate(); err != nil {
 		return RunConfig{}, fmt.Errorf("config %s: %w", name, err)
 	}
 	return rc, nil

@@ -2,6 +2,7 @@ package train
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -76,6 +77,28 @@ func TestParseRunConfigErrors(t *testing.T) {
 		_, err := ParseRunConfig("f.json", []byte(body))
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "f.json") {
 			t.Errorf("%s: error %v, want one naming f.json and %q", body, err, want)
+		}
+	}
+}
+
+// What --print-config writes reads back as the same configuration.
+func TestPrintedRunConfigReadsBack(t *testing.T) {
+	for _, preset := range Presets {
+		rc, err := PresetRunConfig(preset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Model.VocabSize = 0 // as golf train prints a run whose vocabulary is the tokenizer's
+		var buf bytes.Buffer
+		if err := rc.WriteJSON(&buf); err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseRunConfig("printed.json", buf.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v", preset, err)
+		}
+		if !reflect.DeepEqual(back.Model, rc.Model) || !reflect.DeepEqual(back.Settings, rc.Settings) || back.VocabSet {
+			t.Errorf("%s: printed config reads back as\n%+v\nnot\n%+v", preset, back, rc)
 		}
 	}
 }

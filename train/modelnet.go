@@ -147,6 +147,9 @@ func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 		cfg:    &cfg,
 		vocab:  cfg.VocabSize,
 		lossFn: modelLossFn(cfg),
+		trainLoss: func(ctx *mlctx.Context, inputs, targets, segments *graph.Node, unlooped bool) *graph.Node {
+			return model.TokenLosses(ctx, cfg, inputs, targets, model.Options{Segments: segments, Unlooped: unlooped})
+		},
 		params: params,
 		init: func(_ backends.Backend, ctx *mlctx.Context, seed int64) error {
 			return initModel(ctx, cfg, seed)

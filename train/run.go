@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -81,12 +80,18 @@ type Result struct {
 	// ValTokens is the validation split's size in targets (the final
 	// evaluation's); PeriodicValTokens what each periodic evaluation
 	// scored (Settings.ValTokens caps it).
-	ValTokens         int          `json:"val_tokens"`
-	PeriodicValTokens int          `json:"periodic_val_tokens"`
-	Checkpoint        string       `json:"checkpoint"`
-	Settings          Settings     `json:"settings"`
-	Model             model.Config `json:"model"`
-	History           History      `json:"history"`
+	ValTokens         int `json:"val_tokens"`
+	PeriodicValTokens int `json:"periodic_val_tokens"`
+	// DataReads lists when the run read training data, in milliseconds of
+	// timed training (golf audit checks that nothing read it after the
+	// budget ended: GPTQ calibration must fit inside it).
+	DataReads []DataRead `json:"data_reads"`
+	// EMA says the final evaluation and checkpoint are the weights' EMA.
+	EMA        bool         `json:"ema,omitempty"`
+	Checkpoint string       `json:"checkpoint"`
+	Settings   Settings     `json:"settings"`
+	Model      model.Config `json:"model"`
+	History    History      `json:"history"`
 }
 
 // Run trains a model as the reference does and evaluates it:
@@ -203,7 +208,7 @@ type runner struct {
 	tokHow   string         // how the tokenizer was chosen, for the log
 	check    *data.DirCheck // what data.CheckDir found
 	tr       *Trainer
-	loader   *data.Loader
+	loader   stepSource
 	// val is the whole validation split, valPeriodic its capped prefix;
 	// valBytes is val's byte sidecar, when the data has one.
 	val, valPeriodic, valBytes []uint16
@@ -213,8 +218,14 @@ type runner struct {
 	// ckptStep is the step of the checkpoint on disk (-1: none yet).
 	ckptStep int
 
-	step      int
-	qatOn     bool // fake quantization switched on (Settings.QATStart reached)
+	step  int
+	qatOn bool // fake quantization switched on (Settings.QATStart reached)
+	// seqLen is the training sequence length in use (Settings.SeqSchedule)
+	// and seqChangeStep the step it last changed at (-1: never).
+	seqLen, seqChangeStep int
+	// raw holds the training weights once the EMA replaced them for the
+	// final evaluation (the final checkpoint keeps both).
+	raw       model.Weights
 	trainTime time.Duration
 	lastEval  EvalResult
 	tokens    int64
@@ -246,6 +257,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err := r.s.ValidateRun(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	// One sequence length: the run's (the model config records it).
+	r.cfg.SeqLen = r.s.SeqLen
 	if err := r.resolveData(ctx, ck); err != nil {
 		return nil, err
 	}
@@ -278,6 +291,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		ValTokens: len(r.val) - 1, PeriodicValTokens: len(r.valPeriodic) - 1,
 		Checkpoint: filepath.Join(o.OutDir, "checkpoint"), Settings: r.s, Model: r.cfg, History: r.history,
 	}
+	res.DataReads = []DataRead{{What: "training", StartMs: 0, EndMs: res.TrainTimeMs}}
+	res.EMA = r.raw != nil
 	if r.step > 0 {
 		res.StepAvgMs = res.TrainTimeMs / float64(r.step)
 	}
@@ -321,19 +336,42 @@ func (r *runner) setup(ctx context.Context) error {
 			return fmt.Errorf("train: %w", err)
 		}
 	}
-	if r.loader, err = data.NewLoader(trainFiles, 0, 1); err != nil {
-		return fmt.Errorf("train: %w", err)
+	if r.s.DocumentPacking {
+		bos := r.tok.BOS()
+		if bos < 0 {
+			return fmt.Errorf("train: document packing needs a BOS token; tokenizer %s has none", r.tok.Name())
+		}
+		pl, err := data.NewPackingLoader(trainFiles, 0, 1, uint16(bos))
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		r.loader = packingSource{pl, r.s.MaxDocLen}
+	} else {
+		l, err := data.NewLoader(trainFiles, 0, 1)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		r.loader = streamSource{l}
 	}
 	capTokens := acceleratorMicroTokens
 	if isPureGo(r.backend) {
 		capTokens = cpuMicroTokens
 	}
 	r.micro, r.accum = r.s.MicroBatch(capTokens)
+	for _, p := range r.s.SeqSchedule {
+		if rows := r.s.BatchTokens / p.SeqLen; rows%r.accum != 0 {
+			r.loader.Close()
+			return fmt.Errorf("train: seq_schedule: %d rows of %d tokens do not divide into %d micro-batches (set micro-batch-tokens)", rows, p.SeqLen, r.accum)
+		}
+	}
+	r.seqLen, r.seqChangeStep = r.s.seqLenAt(0), -1
 	tcfg := r.cfg // the trainer's graph; checkpoints keep r.cfg, without QAT
 	if r.s.QATBits > 0 {
 		tcfg.QAT = &model.QATConfig{Bits: r.s.QATBits, ClipStd: r.s.QATClipStd}
 	}
-	if r.tr, err = NewTrainer(r.backend, tcfg, r.s.Optimizer, TrainerOptions{AccumSteps: r.accum, Seed: r.s.Seed}); err != nil {
+	unlooped := r.cfg.NumLoops > 0 && r.s.LoopStartFrac > 0
+	if r.tr, err = NewTrainer(r.backend, tcfg, r.s.Optimizer, TrainerOptions{AccumSteps: r.accum, Seed: r.s.Seed,
+		EMADecay: r.s.EMADecay, Unlooped: unlooped}); err != nil {
 		r.loader.Close()
 		return fmt.Errorf("train: %w", err)
 	}
@@ -351,6 +389,11 @@ func (r *runner) setup(ctx context.Context) error {
 		op.EmbedLR, op.MatrixLR, op.ScalarLR, op.MuonMomentum, op.NewtonSchulzDType, op.StorageDType, op.GradClipNorm)
 	r.logf("train_batch_tokens:%d train_seq_len:%d iterations:%d warmup_steps:%d warmdown:%d max_wallclock_seconds:%.3f",
 		r.s.BatchTokens, r.s.SeqLen, r.s.Iterations, r.s.WarmupSteps, r.s.Warmdown, r.s.MaxSeconds)
+	if r.s.WarmdownFrac > 0 || r.s.EMADecay > 0 || r.cfg.NumLoops > 0 || r.s.DocumentPacking || len(r.s.SeqSchedule) > 0 {
+		enc, dec := r.cfg.LayerOrder(true)
+		r.logf("warmdown_frac:%g min_lr:%g ema_decay:%g num_loops:%d loop_start_frac:%g encoder:%v decoder:%v document_packing:%v max_doc_len:%d seq_schedule:%v",
+			r.s.WarmdownFrac, r.s.MinLR, r.s.EMADecay, r.cfg.NumLoops, r.s.LoopStartFrac, enc, dec, r.s.DocumentPacking, r.s.MaxDocLen, r.s.SeqSchedule)
+	}
 	r.logf("seed:%d", r.s.Seed)
 	return nil
 }
@@ -488,19 +531,49 @@ func (r *runner) resolveTokenizer(ck *Checkpoint, dir string) (*tokenizer.Model,
 
 // restore loads a checkpoint's weights, optimizer state and run state.
 func (r *runner) restore(ck *Checkpoint) error {
-	if err := r.tr.SetWeights(ck.Weights); err != nil {
+	// With an EMA, weights.bin holds the average (what evaluation and export
+	// use) and the training weights travel as optimizer state "raw/<name>".
+	weights, opt := ck.Weights, ck.Optimizer
+	if r.s.EMADecay > 0 {
+		var raw model.Weights
+		opt = nil
+		for _, t := range ck.Optimizer {
+			if name, ok := strings.CutPrefix(t.Name, rawPrefix); ok {
+				t.Name = name
+				raw = append(raw, t)
+			} else {
+				opt = append(opt, t)
+			}
+		}
+		if len(raw) == 0 {
+			return fmt.Errorf("checkpoint has no raw training weights for its EMA (saved without --ema-decay?)")
+		}
+		model.Annotate(r.cfg, raw)
+		full := make(model.Weights, 0, len(ck.Weights))
+		for _, w := range ck.Weights {
+			if x, ok := raw.Get(w.Name); ok {
+				w.Data = x.Data
+			}
+			full = append(full, w)
+		}
+		if err := r.tr.SetEMA(ck.Weights); err != nil {
+			return err
+		}
+		weights = full
+	}
+	if err := r.tr.SetWeights(weights); err != nil {
 		return err
 	}
-	if err := r.tr.SetOptimizerState(ck.Optimizer, ck.State.Step); err != nil {
+	if err := r.tr.SetOptimizerState(opt, ck.State.Step); err != nil {
 		return err
 	}
-	st, err := data.ParseLoaderState(ck.State.Loader)
-	if err != nil {
-		return err
-	}
-	if err := r.loader.Restore(st); err != nil {
+	if err := r.loader.restore(ck.State.Loader); err != nil {
 		return fmt.Errorf("loader state: %w", err)
 	}
+	r.seqChangeStep = ck.State.SeqChangeStep
+	// Continue in the context length the run had reached (no change, so no
+	// re-warm beyond the one the checkpoint records).
+	r.seqLen = r.s.seqLenAt(r.s.Schedule().Frac(ck.State.Step, time.Duration(ck.State.TrainTimeMs*float64(time.Millisecond))))
 	r.step = ck.State.Step
 	r.trainTime = time.Duration(ck.State.TrainTimeMs * float64(time.Millisecond))
 	r.tokens = ck.State.Tokens
@@ -514,11 +587,7 @@ func (r *runner) restore(ck *Checkpoint) error {
 // batches of consecutive rows. How a step is cut changes memory and speed,
 // never which tokens it trains on.
 func (r *runner) nextStep() ([]Batch, error) {
-	in, tg, err := r.loader.NextStep(r.s.BatchTokens, r.s.SeqLen)
-	if err != nil {
-		return nil, fmt.Errorf("train: data: %w", err)
-	}
-	return SplitStep(in, tg, r.s.SeqLen, r.accum)
+	return r.loader.step(r.s.BatchTokens, r.seqLen, r.accum)
 }
 
 // SplitStep cuts one optimizer step's rows (row-major [rows, seqLen], as
@@ -552,21 +621,49 @@ func (r *runner) warmup(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("train: warm-up: %w", err)
 	}
-	loaderState := r.loader.State()
-	for i := range r.s.WarmupSteps {
-		micro, err := r.nextStep()
-		if err != nil {
-			return 0, err
-		}
-		if _, err := r.tr.Step(ctx, micro, 1, r.s.Optimizer.Momentum().At(i)); err != nil {
-			return 0, fmt.Errorf("train: warm-up: %w", err)
-		}
-		r.logf("warmup_step:%d/%d", i+1, r.s.WarmupSteps)
+	loaderState, err := r.loader.state()
+	if err != nil {
+		return 0, fmt.Errorf("train: warm-up: %w", err)
 	}
+	// Prime every graph the run will use, as the record primes its looped
+	// graph too: the looped one when the loops start later, and each
+	// sequence length of a progressive context.
+	looping, seqLen := r.tr.Looping(), r.seqLen
+	type phase struct {
+		label   string
+		looping bool
+		seqLen  int
+		steps   int
+	}
+	phases := []phase{{"warmup_step", looping, seqLen, r.s.WarmupSteps}}
+	if !looping {
+		phases = append(phases, phase{"loop_warmup_step", true, seqLen, r.s.WarmupSteps})
+	}
+	for _, p := range r.s.SeqSchedule {
+		if p.SeqLen != seqLen {
+			phases = append(phases, phase{fmt.Sprintf("seq_%d_warmup_step", p.SeqLen), true, p.SeqLen, 1})
+		}
+	}
+	for _, p := range phases {
+		r.tr.SetLooping(p.looping)
+		r.seqLen = p.seqLen
+		for i := range p.steps {
+			micro, err := r.nextStep()
+			if err != nil {
+				return 0, err
+			}
+			if _, err := r.tr.Step(ctx, micro, 1, r.s.Optimizer.Momentum().At(i)); err != nil {
+				return 0, fmt.Errorf("train: warm-up: %w", err)
+			}
+			r.logf("%s:%d/%d", p.label, i+1, p.steps)
+		}
+	}
+	r.tr.SetLooping(looping)
+	r.seqLen = seqLen
 	if err := r.tr.Restore(snap); err != nil {
 		return 0, fmt.Errorf("train: warm-up: %w", err)
 	}
-	if err := r.loader.Restore(loaderState); err != nil {
+	if err := r.loader.restore(loaderState); err != nil {
 		return 0, fmt.Errorf("train: warm-up: rewind loader: %w", err)
 	}
 	d := time.Since(start)
@@ -588,6 +685,11 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 		last := r.step >= stop || (stopAfter >= 0 && r.step >= stopAfter)
 		if last || (r.s.ValEvery > 0 && r.step%r.s.ValEvery == 0 && !r.hasVal(r.step, false)) {
 			r.trainTime += time.Since(t0)
+			if last {
+				if err := r.applyEMA(); err != nil {
+					return "", err
+				}
+			}
 			if err := r.validate(ctx, last); err != nil {
 				return "", err
 			}
@@ -601,6 +703,19 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 		}
 		elapsed := r.trainTime + time.Since(t0)
 		scale := sched.LRScale(r.step, elapsed)
+		frac := sched.Frac(r.step, elapsed)
+		if r.cfg.NumLoops > 0 && !r.tr.Looping() && frac >= r.s.LoopStartFrac {
+			r.tr.SetLooping(true)
+			enc, dec := r.cfg.LayerOrder(true)
+			r.logf("layer_loop:enabled step:%d frac:%.3f encoder:%v decoder:%v", r.step, frac, enc, dec)
+		}
+		if n := r.s.seqLenAt(frac); n != r.seqLen {
+			r.logf("seq_len:%d->%d step:%d frac:%.3f", r.seqLen, n, r.step, frac)
+			r.seqLen, r.seqChangeStep = n, r.step
+		}
+		if w := r.s.SeqChangeWarmupSteps; w > 0 && r.seqChangeStep >= 0 && r.step-r.seqChangeStep < w {
+			scale *= float64(r.step-r.seqChangeStep+1) / float64(w)
+		}
 		if r.s.QATBits > 0 && !r.qatOn && r.s.qatProgress(r.step, elapsed) >= r.s.QATStart {
 			if err := r.tr.SetQAT(true); err != nil {
 				return "", fmt.Errorf("train: %w", err)
@@ -714,7 +829,20 @@ func (r *runner) checkpoint() error {
 	if err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
 	}
-	ls, err := json.Marshal(r.loader.State())
+	if r.tr.EMA() > 0 {
+		// weights.bin is the model (the EMA); the training weights go with
+		// the optimizer state.
+		raw := w
+		if r.raw != nil {
+			raw = r.raw // the EMA replaced them for the final evaluation
+		} else if w, err = r.tr.EMAWeights(); err != nil {
+			return fmt.Errorf("train: checkpoint: %w", err)
+		}
+		for _, t := range raw {
+			opt = append(opt, model.Tensor{Name: rawPrefix + t.Name, Shape: t.Shape, Data: t.Data})
+		}
+	}
+	ls, err := r.loader.state()
 	if err != nil {
 		return fmt.Errorf("train: checkpoint: loader state: %w", err)
 	}
@@ -722,6 +850,7 @@ func (r *runner) checkpoint() error {
 	err = SaveCheckpoint(dir, &Checkpoint{Config: r.cfg, Weights: w, Optimizer: opt, State: TrainState{
 		Step: r.step, TrainTimeMs: ms(r.trainTime), Tokens: r.tokens, Loader: ls, Settings: r.s, History: r.history,
 		DataDir: r.dataDir, Tokenizer: r.tok.Name(), TokenizerSHA256: r.tok.SHA256(), EmbeddedCorpus: r.embedded,
+		SeqChangeStep: r.seqChangeStep, EMAApplied: r.raw != nil,
 	}})
 	if errors.Is(err, ErrNonFinite) {
 		return fmt.Errorf("train: step %d: not saved: %w (%s)", r.step, err, r.keptCheckpoint())
@@ -732,4 +861,39 @@ func (r *runner) checkpoint() error {
 	r.ckptStep = r.step
 	r.logf("checkpoint:%s step:%d", dir, r.step)
 	return nil
+}
+
+// rawPrefix names the training weights in a checkpoint's optimizer state
+// when weights.bin holds their EMA.
+const rawPrefix = "raw/"
+
+// applyEMA replaces the live weights by their EMA before the final
+// evaluation (the record's "ema:applying EMA weights"), keeping the training
+// weights for the checkpoint. It does nothing without an EMA or twice.
+func (r *runner) applyEMA() error {
+	if r.tr.EMA() == 0 || r.raw != nil {
+		return nil
+	}
+	raw, err := r.tr.Weights()
+	if err != nil {
+		return fmt.Errorf("train: EMA: %w", err)
+	}
+	avg, err := r.tr.EMAWeights()
+	if err != nil {
+		return fmt.Errorf("train: EMA: %w", err)
+	}
+	if err := r.tr.SetWeights(avg); err != nil {
+		return fmt.Errorf("train: EMA: %w", err)
+	}
+	r.raw = raw
+	r.logf("ema:applying EMA weights decay:%g step:%d", r.tr.EMA(), r.step)
+	return nil
+}
+
+// DataRead is a span of timed training during which a run read training
+// data: [StartMs, EndMs] from the start of timed training.
+type DataRead struct {
+	What    string  `json:"what"`
+	StartMs float64 `json:"start_ms"`
+	EndMs   float64 `json:"end_ms"`
 }

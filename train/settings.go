@@ -68,6 +68,36 @@ type Settings struct {
 	// from which a depth-recurrent model runs its loops (ENABLE_LOOPING_AT
 	// 0.35); before it the unlooped graph trains. 0: looped from the start.
 	LoopStartFrac float64 `json:"loop_start_frac,omitempty"`
+	// DocumentPacking reads training data as the record's
+	// DocumentPackingLoader (data.PackingLoader): documents from BOS,
+	// attention kept within each (segments), documents cut every MaxDocLen
+	// tokens (0: the current sequence length; the record's TRAIN_SEQ_LEN).
+	DocumentPacking bool `json:"document_packing,omitempty"`
+	MaxDocLen       int  `json:"max_doc_len,omitempty"`
+	// SeqSchedule is a progressive training context (PR #2014, §3.7): the
+	// sequence length of each phase, used while the run's progress (as
+	// LoopStartFrac measures it) is at most Until; the last phase's length
+	// must be SeqLen, which evaluation uses. After each change the learning
+	// rate is re-warmed linearly over SeqChangeWarmupSteps steps (factor
+	// (k+1)/n on the k-th step; PR #2014: 32). Empty: SeqLen throughout.
+	SeqSchedule          []SeqPhase `json:"seq_schedule,omitempty"`
+	SeqChangeWarmupSteps int        `json:"seq_change_warmup_steps,omitempty"`
+}
+
+// SeqPhase is one phase of a progressive training context.
+type SeqPhase struct {
+	SeqLen int     `json:"seq_len"`
+	Until  float64 `json:"until"`
+}
+
+// seqLenAt returns the training sequence length at progress frac.
+func (s Settings) seqLenAt(frac float64) int {
+	for _, p := range s.SeqSchedule {
+		if frac <= p.Until {
+			return p.SeqLen
+		}
+	}
+	return s.SeqLen
 }
 
 // qatProgress is how far a run is, as QATStart measures it: the larger of
@@ -124,6 +154,18 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("settings: ema_decay %g must be in [0, 1)", s.EMADecay)
 	case s.LoopStartFrac < 0 || s.LoopStartFrac >= 1:
 		return fmt.Errorf("settings: loop_start_frac %g must be in [0, 1)", s.LoopStartFrac)
+	case s.MaxDocLen < 0 || s.SeqChangeWarmupSteps < 0:
+		return fmt.Errorf("settings: max_doc_len %d and seq_change_warmup_steps %d must not be negative", s.MaxDocLen, s.SeqChangeWarmupSteps)
+	}
+	for i, p := range s.SeqSchedule {
+		switch {
+		case p.SeqLen <= 0 || s.BatchTokens%(8*p.SeqLen) != 0:
+			return fmt.Errorf("settings: seq_schedule[%d]: seq_len %d must be positive and divide batch-tokens/8 = %d", i, p.SeqLen, s.BatchTokens/8)
+		case i > 0 && p.Until <= s.SeqSchedule[i-1].Until:
+			return fmt.Errorf("settings: seq_schedule[%d]: until %g must grow", i, p.Until)
+		case i == len(s.SeqSchedule)-1 && (p.SeqLen != s.SeqLen || p.Until < 1):
+			return fmt.Errorf("settings: seq_schedule's last phase must be seq_len %d until 1 (got %d until %g)", s.SeqLen, p.SeqLen, p.Until)
+		}
 	}
 	return s.Optimizer.Validate()
 }
@@ -255,4 +297,5 @@ func (s *Settings) recordTechniques() {
 	s.Warmdown, s.WarmdownFrac, s.MinLR = 0, 0.85, 0.1
 	s.EMADecay = 0.9965
 	s.LoopStartFrac = 0.35
+	s.DocumentPacking = true
 }

@@ -20,16 +20,19 @@ import (
 
 // Batch is one micro-batch of training data: row-major [Rows, SeqLen] token
 // ids, Targets being Inputs shifted by one token (data.Loader.Next's output).
+// Segments, when set (data.PackingLoader), holds each position's document
+// segment id: attention stays within a segment (model.Options.Segments).
 type Batch struct {
 	Inputs, Targets []int32
+	Segments        []int32
 	Rows, SeqLen    int
 }
 
 // validate checks the batch's sizes and token range.
 func (b Batch) validate(vocab int) error {
 	n := b.Rows * b.SeqLen
-	if b.Rows <= 0 || b.SeqLen <= 0 || len(b.Inputs) != n || len(b.Targets) != n {
-		return fmt.Errorf("batch [%d, %d] has %d inputs and %d targets", b.Rows, b.SeqLen, len(b.Inputs), len(b.Targets))
+	if b.Rows <= 0 || b.SeqLen <= 0 || len(b.Inputs) != n || len(b.Targets) != n || (b.Segments != nil && len(b.Segments) != n) {
+		return fmt.Errorf("batch [%d, %d] has %d inputs, %d targets and %d segment ids", b.Rows, b.SeqLen, len(b.Inputs), len(b.Targets), len(b.Segments))
 	}
 	for i := range n {
 		if uint32(b.Inputs[i]) >= uint32(vocab) || uint32(b.Targets[i]) >= uint32(vocab) {
@@ -61,8 +64,12 @@ type paramSpec struct {
 type network struct {
 	cfg    *model.Config // the model's config (nil for other networks)
 	vocab  int
-	lossFn eval.LossFunc
-	params []paramSpec
+	lossFn eval.LossFunc // evaluation: the full model over causal rows
+	// trainLoss is the training loss graph: segments (nil: none) keep
+	// attention within documents; unlooped runs a depth-recurrent model
+	// without its loops.
+	trainLoss func(ctx *mlctx.Context, inputs, targets, segments *Node, unlooped bool) *Node
+	params    []paramSpec
 	// init gives every parameter its initial value in ctx for seed.
 	init func(backend backends.Backend, ctx *mlctx.Context, seed int64) error
 	// weights reads the parameters from ctx; load writes them.
@@ -82,10 +89,20 @@ type Trainer struct {
 	accum   int
 	rules   map[string]paramRule
 
-	accumulate, apply *mlctx.Exec     // micro-steps that only add gradients; the final one
-	steps             int             // optimizer steps applied (Adam's t of the last one)
-	eval              *eval.Evaluator // made on the first Evaluate
+	execs    map[stepVariant]*stepExecs // compiled on first use
+	unlooped bool                       // train without the model's loops (SetLooping)
+	ema      float64                    // EMA decay (0: none)
+	steps    int                        // optimizer steps applied (Adam's t of the last one)
+	eval     *eval.Evaluator            // made on the first Evaluate
 }
+
+// stepVariant is one kind of training graph: with or without document
+// segments, looped or not. Each is compiled on first use.
+type stepVariant struct{ unlooped, segmented bool }
+
+// stepExecs are a variant's micro-steps: accumulate only adds gradients,
+// apply also updates the weights.
+type stepExecs struct{ accumulate, apply *mlctx.Exec }
 
 // TrainerOptions are the settings fixed for a trainer's life.
 type TrainerOptions struct {
@@ -94,6 +111,13 @@ type TrainerOptions struct {
 	AccumSteps int
 	// Seed fixes the initial weights.
 	Seed int64
+	// EMADecay > 0 keeps an exponential moving average of the trainable
+	// weights, updated inside every optimizer step (emaUpdate) and started
+	// at the initial weights (the record's EMA, §3.4).
+	EMADecay float64
+	// Unlooped starts a depth-recurrent model without its loops (see
+	// SetLooping).
+	Unlooped bool
 }
 
 func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts TrainerOptions) (t *Trainer, err error) {
@@ -104,8 +128,12 @@ func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts
 	if opts.AccumSteps < 1 {
 		return nil, fmt.Errorf("trainer: accumulation steps must be >= 1, got %d", opts.AccumSteps)
 	}
+	if opts.EMADecay < 0 || opts.EMADecay >= 1 {
+		return nil, fmt.Errorf("trainer: EMA decay %v must be in [0, 1)", opts.EMADecay)
+	}
 	t = &Trainer{backend: backend, net: net, opt: opt, ctx: mlctx.New(), accum: opts.AccumSteps,
-		rules: map[string]paramRule{}}
+		rules: map[string]paramRule{}, execs: map[stepVariant]*stepExecs{},
+		ema: opts.EMADecay, unlooped: opts.Unlooped}
 	for _, p := range net.params {
 		if p.rule.kind == muonUpdate && len(p.shape) != 2 {
 			return nil, fmt.Errorf("trainer: Muon needs 2-D parameters, %q has shape %v", p.name, p.shape)
@@ -118,18 +146,45 @@ func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts
 	if err := t.roundStored(); err != nil {
 		return nil, fmt.Errorf("trainer: initialise weights: %w", err)
 	}
-	if t.accum > 1 {
-		t.accumulate, err = mlctx.NewExec(backend, t.ctx.Reuse(), t.stepGraph(false))
-		if err != nil {
+	if t.ema > 0 {
+		if err := t.ResetEMA(); err != nil {
 			return nil, fmt.Errorf("trainer: %w", err)
 		}
 	}
-	t.apply, err = mlctx.NewExec(backend, t.ctx.Reuse(), t.stepGraph(true))
-	if err != nil {
-		return nil, fmt.Errorf("trainer: %w", err)
+	if _, err := t.stepExecs(stepVariant{unlooped: t.unlooped}); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
+
+// stepExecs returns (creating them) the micro-step executables of v.
+func (t *Trainer) stepExecs(v stepVariant) (*stepExecs, error) {
+	if e, ok := t.execs[v]; ok {
+		return e, nil
+	}
+	e := &stepExecs{}
+	var err error
+	if t.accum > 1 {
+		if e.accumulate, err = mlctx.NewExec(t.backend, t.ctx.Reuse(), t.stepGraph(false, v)); err != nil {
+			return nil, fmt.Errorf("trainer: %w", err)
+		}
+	}
+	if e.apply, err = mlctx.NewExec(t.backend, t.ctx.Reuse(), t.stepGraph(true, v)); err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	t.execs[v] = e
+	return e, nil
+}
+
+// SetLooping switches a depth-recurrent model's training graph between its
+// looped and unlooped layer orders for the next steps (the record turns its
+// loops on at a fraction of the run). Both graphs share the weights and
+// optimizer state; each is compiled on first use. Evaluation always runs
+// the full (looped) model.
+func (t *Trainer) SetLooping(on bool) { t.unlooped = !on }
+
+// Looping reports whether the next steps train the looped graph.
+func (t *Trainer) Looping() bool { return !t.unlooped }
 
 // Steps returns the number of optimizer steps applied so far.
 func (t *Trainer) Steps() int { return t.steps }
@@ -146,11 +201,25 @@ const accumScope = optimizerScope + "/grad_accum"
 // micro-batch's mean loss, reduced per row first for accuracy.
 //
 // Inputs: inputs, targets [B, T] int32; lrScale, momentum, adamStep float32
-// scalars (fed, so changing them never recompiles).
-func (t *Trainer) stepGraph(apply bool) func(ctx *mlctx.Context, in []*Node) *Node {
+// scalars (fed, so changing them never recompiles); segment ids [B, T] int32
+// last, for a segmented variant. With an EMA, apply also moves every
+// trainable weight's average towards its new value.
+func (t *Trainer) stepGraph(apply bool, variant stepVariant) func(ctx *mlctx.Context, in []*Node) *Node {
 	return func(ctx *mlctx.Context, in []*Node) *Node {
 		inputs, targets := in[0], in[1]
-		losses := t.net.lossFn(ctx, inputs, targets)
+		var segments *Node
+		if variant.segmented {
+			segments = in[5]
+		}
+		var losses *Node
+		switch {
+		case t.net.trainLoss != nil:
+			losses = t.net.trainLoss(ctx, inputs, targets, segments, variant.unlooped)
+		case segments == nil && !variant.unlooped:
+			losses = t.net.lossFn(ctx, inputs, targets)
+		default:
+			panic("this network has no training loss with segments or without loops")
+		}
 		g := losses.Graph()
 		var vars []*mlctx.Variable
 		var values []*Node
@@ -202,6 +271,12 @@ func (t *Trainer) stepGraph(apply bool) func(ctx *mlctx.Context, in []*Node) *No
 			for i, v := range vars {
 				t.opt.applyUpdate(ctx, v, grads[i], t.rules[paramName(v)], hp)
 			}
+			if t.ema > 0 {
+				for _, v := range vars {
+					e := stateVar(ctx, emaKind, v)
+					e.SetValueGraph(emaUpdate(e.ValueGraph(g), v.ValueGraph(g), t.ema))
+				}
+			}
 		}
 		return ReduceAllMean(ReduceMean(losses, -1))
 	}
@@ -222,6 +297,16 @@ func (t *Trainer) Step(ctx context.Context, micro []Batch, lrScale, momentum flo
 	if len(micro) != t.accum {
 		return 0, fmt.Errorf("step %d: got %d micro-batches, the trainer accumulates %d", t.steps+1, len(micro), t.accum)
 	}
+	variant := stepVariant{unlooped: t.unlooped, segmented: micro[0].Segments != nil}
+	for i, b := range micro {
+		if (b.Segments != nil) != variant.segmented {
+			return 0, fmt.Errorf("step %d: micro-batch %d has segment ids and micro-batch 0 does not, or the other way round", t.steps+1, i)
+		}
+	}
+	execs, err := t.stepExecs(variant)
+	if err != nil {
+		return 0, err
+	}
 	// Losses are read back only after the last micro-batch is queued, so an
 	// accelerator never waits for the host between micro-batches.
 	outs := make([]*tensors.Tensor, 0, len(micro))
@@ -239,12 +324,16 @@ func (t *Trainer) Step(ctx context.Context, micro []Batch, lrScale, momentum flo
 		}
 		in := tensors.FromFlatDataAndDimensions(b.Inputs, b.Rows, b.SeqLen)
 		tg := tensors.FromFlatDataAndDimensions(b.Targets, b.Rows, b.SeqLen)
-		var out []*tensors.Tensor
-		if i < len(micro)-1 {
-			out, err = t.accumulate.Exec(in, tg, float32(0), float32(0), float32(0))
-		} else {
-			out, err = t.apply.Exec(in, tg, float32(lrScale), float32(momentum), float32(t.steps+1))
+		args := []any{in, tg, float32(0), float32(0), float32(0)}
+		exec := execs.accumulate
+		if i == len(micro)-1 {
+			args[2], args[3], args[4] = float32(lrScale), float32(momentum), float32(t.steps+1)
+			exec = execs.apply
 		}
+		if variant.segmented {
+			args = append(args, tensors.FromFlatDataAndDimensions(b.Segments, b.Rows, b.SeqLen))
+		}
+		out, err := exec.Exec(args...)
 		if err != nil {
 			return 0, fmt.Errorf("step %d, micro-batch %d: %w", t.steps+1, i, err)
 		}
@@ -489,12 +578,83 @@ func (t *Trainer) Evaluate(ctx context.Context, valTokens []uint16, bytes ByteCo
 // recompiling (see model.SetQATEnabled).
 func (t *Trainer) SetQAT(on bool) error { return model.SetQATEnabled(t.ctx, on) }
 
+// emaKind is the optimizer-state kind that holds the EMA of a weight.
+const emaKind = "ema"
+
+// EMA reports the trainer's EMA decay (0: no EMA).
+func (t *Trainer) EMA() float64 { return t.ema }
+
+// ResetEMA sets every trainable weight's average to its current value.
+func (t *Trainer) ResetEMA() (err error) {
+	defer recoverGraphPanic("reset EMA", &err)
+	for _, p := range t.net.params {
+		v := t.variable(p.name)
+		if v == nil || !v.HasValue() {
+			return fmt.Errorf("reset EMA: parameter %q has no value", p.name)
+		}
+		if err := setVariable(stateVar(t.ctx, emaKind, v), tensorFromVariable(p.name, v)); err != nil {
+			return fmt.Errorf("reset EMA: %w", err)
+		}
+	}
+	return nil
+}
+
+// EMAWeights returns the model with every trainable weight replaced by its
+// average (frozen parameters, which never change, as they are). Parameters
+// held in bfloat16 get their average rounded to it, as the record casts its
+// fp32 EMA back to each parameter's dtype.
+func (t *Trainer) EMAWeights() (w model.Weights, err error) {
+	defer recoverGraphPanic("EMA weights", &err)
+	if t.ema == 0 {
+		return nil, fmt.Errorf("EMA weights: the trainer keeps no EMA")
+	}
+	if w, err = t.Weights(); err != nil {
+		return nil, err
+	}
+	for i := range w {
+		r, ok := t.rules[w[i].Name]
+		if !ok {
+			continue // frozen
+		}
+		avg := tensorFromVariable(w[i].Name, stateVar(t.ctx, emaKind, t.variable(w[i].Name)))
+		if r.bf16Weights {
+			for j, x := range avg.Data {
+				avg.Data[j] = hostRoundBF16(x)
+			}
+		}
+		w[i].Data = avg.Data
+	}
+	return w, nil
+}
+
+// SetEMA replaces the averages of the trainable weights (a resumed run's,
+// from its checkpoint).
+func (t *Trainer) SetEMA(w model.Weights) (err error) {
+	defer recoverGraphPanic("set EMA", &err)
+	if t.ema == 0 {
+		return fmt.Errorf("set EMA: the trainer keeps no EMA")
+	}
+	for _, p := range t.net.params {
+		x, ok := w.Get(p.name)
+		if !ok {
+			return fmt.Errorf("set EMA: no tensor %q", p.name)
+		}
+		if err := setVariable(stateVar(t.ctx, emaKind, t.variable(p.name)), x); err != nil {
+			return fmt.Errorf("set EMA: %w", err)
+		}
+	}
+	return nil
+}
+
 // Close frees the compiled graphs.
 func (t *Trainer) Close() {
-	if t.accumulate != nil {
-		t.accumulate.Finalize()
+	for _, e := range t.execs {
+		if e.accumulate != nil {
+			e.accumulate.Finalize()
+		}
+		e.apply.Finalize()
 	}
-	t.apply.Finalize()
+	t.execs = map[stepVariant]*stepExecs{}
 	if t.eval != nil {
 		t.eval.Close()
 		t.eval = nil

@@ -65,3 +65,37 @@ func TestModelCommandConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestTrainConfigAndPrintConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "run.json")
+	os.WriteFile(good, []byte(`{"preset": "tiny-record", "model": {"num_layers": 8, "xsa_last_n": 8}, "train": {"max_seconds": 30}}`), 0o644)
+	code, out, errOut := runGolf(t, "train", "--config", good, "--seq-len", "128", "--ema-decay", "0.9", "--print-config")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rc struct {
+		Model struct {
+			NumLayers int `json:"num_layers"`
+		} `json:"model"`
+		Train map[string]any `json:"train"`
+	}
+	if err := json.Unmarshal([]byte(out), &rc); err != nil {
+		t.Fatal(err)
+	}
+	if rc.Model.NumLayers != 8 || rc.Train["max_seconds"] != 30.0 || rc.Train["seq_len"] != 128.0 || rc.Train["ema_decay"] != 0.9 {
+		t.Errorf("resolved config %s", out)
+	}
+	if !strings.Contains(out, `"seq_len": 128`) || strings.Count(out, `"seq_len": 128`) != 2 {
+		t.Errorf("the model's and the run's sequence lengths differ:\n%s", out)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"preset": "tiny", "train": {"max_secnds": 30}}`), 0o644)
+	code, _, errOut = runGolf(t, "train", "--config", bad)
+	if code == 0 || !strings.Contains(errOut, "bad.json") || !strings.Contains(errOut, "max_secnds") {
+		t.Errorf("misspelled field: exit %d, %q", code, errOut)
+	}
+	if code, _, _ := runGolf(t, "train", "--config", good, "--preset", "tiny"); code != 2 {
+		t.Errorf("--config with --preset: exit %d, want 2", code)
+	}
+}

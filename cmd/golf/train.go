@@ -43,6 +43,8 @@ type settingFlags struct {
 	muonDType, storageDType                         string
 	qatBits                                         int
 	qatClipStd, qatStart                            float64
+	emaDecay, warmdownFrac, minLR, loopStartFrac    float64
+	documentPacking                                 bool
 }
 
 func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
@@ -84,6 +86,11 @@ func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
 	fs.IntVar(&f.qatBits, "qat-bits", 0, "quantization-aware training: fake-quantize every block matrix to this many bits per row (2..8); 0 = off")
 	fs.Float64Var(&f.qatClipStd, "qat-clip-std", 0, "QAT row clip at k * row std (12.85 matches the int6-sd scheme); 0 = row max |w|")
 	fs.Float64Var(&f.qatStart, "qat-start", 0.85, "fraction of the run (steps, or wall clock under a cap) after which QAT is on")
+	fs.Float64Var(&f.emaDecay, "ema-decay", 0, "keep an EMA of the weights with this decay per step, evaluated and saved at the end (record 0.9965); 0 = off")
+	fs.Float64Var(&f.warmdownFrac, "warmdown-frac", 0, "warm the learning rate down over this fraction of the run instead of --warmdown steps (record 0.85)")
+	fs.Float64Var(&f.minLR, "min-lr", 0, "floor of the warm-down's learning-rate multiplier (record 0.1)")
+	fs.Float64Var(&f.loopStartFrac, "loop-start-frac", 0, "run a depth-recurrent model's loops from this fraction of the run (record 0.35)")
+	fs.BoolVar(&f.documentPacking, "document-packing", false, "read documents as the record's packing loader, attention within each document")
 	return f
 }
 
@@ -143,6 +150,16 @@ func (f *settingFlags) apply(s *train.Settings) error {
 			s.QATClipStd = f.qatClipStd
 		case "qat-start":
 			s.QATStart = f.qatStart
+		case "ema-decay":
+			s.EMADecay = f.emaDecay
+		case "warmdown-frac":
+			s.WarmdownFrac = f.warmdownFrac
+		case "min-lr":
+			s.MinLR = f.minLR
+		case "loop-start-frac":
+			s.LoopStartFrac = f.loopStartFrac
+		case "document-packing":
+			s.DocumentPacking = f.documentPacking
 		case "storage-dtype":
 			switch f.storageDType {
 			case "auto":
@@ -197,7 +214,9 @@ func corpusCacheDir(tok *tokenizer.Model, fallback string) string {
 
 func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "train", "")
-	preset := fs.String("preset", "", "model and settings preset: tiny or baseline (default tiny; with --resume, the run's)")
+	preset := fs.String("preset", "", "model and settings preset: "+strings.Join(train.Presets, ", ")+" (default tiny; with --resume, the run's)")
+	configPath := fs.String("config", "", "run configuration JSON file: a preset plus model and training fields that override it (see golf model --config)")
+	printConfig := fs.Bool("print-config", false, "print the resolved run configuration as JSON and exit without training")
 	dataDir := fs.String("data", "", "shard directory (fineweb_train_*.bin, fineweb_val_*.bin); default: the resumed run's, else the embedded corpus")
 	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the resumed run's, else the one the data's manifest.json names, else the embedded sp1024)")
 	out := fs.String("out", "", "output directory (default runs/<timestamp>; with --resume, the run's directory)")
@@ -233,6 +252,18 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 			// its checkpoint/), appending to its train.log.
 			*out = filepath.Dir(filepath.Clean(*resume))
 		}
+	case *configPath != "":
+		if *preset != "" {
+			return fmt.Errorf("%w: give --preset or --config, not both (the file names its preset)", errUsage)
+		}
+		rc, err := train.LoadRunConfig(*configPath)
+		if err != nil {
+			return err
+		}
+		cfg, s = rc.Model, rc.Settings
+		if !rc.VocabSet {
+			cfg.VocabSize = 0 // the tokenizer's, as for presets
+		}
 	default:
 		name := *preset
 		if name == "" {
@@ -247,6 +278,14 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if err := sf.apply(&s); err != nil {
 		return err
+	}
+	cfg.SeqLen = s.SeqLen // one sequence length: the run's
+	if *printConfig {
+		rc := train.RunConfig{Model: cfg, Settings: s}
+		if err := rc.Model.Validate(); cfg.VocabSize != 0 && err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		return rc.WriteJSON(env.stdout)
 	}
 	var tok *tokenizer.Model // nil: train.Run picks (the run's, the data's, the embedded)
 	if *tokPath != "" {
