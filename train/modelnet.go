@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/model"
 )
 
@@ -31,41 +32,31 @@ func NewTrainer(backend backends.Backend, cfg model.Config, opt OptimizerConfig,
 // Evaluate scores a model given only its weights: val_loss and val_bpb over
 // valTokens (a stream whose every target after the first token is scored,
 // e.g. from data.LoadValidation), with bytes from byteTable. It builds its own
-// context, so it serves dequantized artifacts as well as checkpoints.
+// context, so it serves dequantized artifacts as well as checkpoints; it
+// compiles its graph on every call (an eval.Evaluator, which this wraps,
+// keeps it for many weight sets).
 func Evaluate(ctx context.Context, backend backends.Backend, cfg model.Config, weights model.Weights,
 	valTokens []uint16, byteTable ByteCounter, opts EvalOptions) (res EvalResult, err error) {
-	defer recoverGraphPanic("evaluate", &err)
 	if opts.SeqLen <= 0 {
 		return EvalResult{}, fmt.Errorf("evaluate: sequence length must be positive, got %d", opts.SeqLen)
 	}
 	if byteTable == nil {
 		return EvalResult{}, fmt.Errorf("evaluate: no byte table")
 	}
-	if err := cfg.Validate(); err != nil {
-		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
-	}
-	if err := checkTokens(valTokens, cfg.VocabSize); err != nil {
-		return EvalResult{}, fmt.Errorf("evaluate: validation tokens: %w", err)
-	}
-	cfg = forBackend(backend, cfg)
-	mc := mlctx.New()
-	if err := model.LoadWeights(mc, cfg, weights); err != nil {
-		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
-	}
-	rows, err := evalRows(opts, len(valTokens))
+	ev, err := eval.New(backend, cfg, weights)
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
-	ev, err := newEvaluator(backend, mc, modelLossFn(cfg), rows, opts.SeqLen)
+	defer ev.Close()
+	r, err := ev.Evaluate(ctx, valTokens, opts.byteSource(byteTable), opts.toEval())
 	if err != nil {
-		return EvalResult{}, err
+		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
-	defer ev.exec.Finalize()
-	return ev.run(ctx, valTokens, byteTable, opts.TargetBytes, opts.Stride, opts.Progress)
+	return fromEval(r), nil
 }
 
 // modelLossFn is the model's per-token loss graph for cfg.
-func modelLossFn(cfg model.Config) tokenLossFn {
+func modelLossFn(cfg model.Config) eval.LossFunc {
 	return func(ctx *mlctx.Context, inputs, targets *graph.Node) *graph.Node {
 		return model.TokenLosses(ctx, cfg, inputs, targets, model.Options{})
 	}
@@ -153,6 +144,7 @@ func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 		params = append(params, paramSpec{name: p.Name, shape: p.Shape, rule: r})
 	}
 	return network{
+		cfg:    &cfg,
 		vocab:  cfg.VocabSize,
 		lossFn: modelLossFn(cfg),
 		trainLoss: func(ctx *mlctx.Context, inputs, targets, segments *graph.Node, unlooped bool) *graph.Node {

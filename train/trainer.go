@@ -14,6 +14,7 @@ import (
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
 
+	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/model"
 )
 
@@ -61,8 +62,9 @@ type paramSpec struct {
 // network is what the trainer needs from a model: its per-token loss graph,
 // its parameters with their update rules, and host transfers of weights.
 type network struct {
+	cfg    *model.Config // the model's config (nil for other networks)
 	vocab  int
-	lossFn tokenLossFn // evaluation: the full model over causal rows
+	lossFn eval.LossFunc // evaluation: the full model over causal rows
 	// trainLoss is the training loss graph: segments (nil: none) keep
 	// attention within documents; unlooped runs a depth-recurrent model
 	// without its loops.
@@ -91,7 +93,7 @@ type Trainer struct {
 	unlooped bool                       // train without the model's loops (SetLooping)
 	ema      float64                    // EMA decay (0: none)
 	steps    int                        // optimizer steps applied (Adam's t of the last one)
-	evals    map[[2]int]*evaluator
+	eval     *eval.Evaluator            // made on the first Evaluate
 }
 
 // stepVariant is one kind of training graph: with or without document
@@ -130,7 +132,7 @@ func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts
 		return nil, fmt.Errorf("trainer: EMA decay %v must be in [0, 1)", opts.EMADecay)
 	}
 	t = &Trainer{backend: backend, net: net, opt: opt, ctx: mlctx.New(), accum: opts.AccumSteps,
-		rules: map[string]paramRule{}, evals: map[[2]int]*evaluator{}, execs: map[stepVariant]*stepExecs{},
+		rules: map[string]paramRule{}, execs: map[stepVariant]*stepExecs{},
 		ema: opts.EMADecay, unlooped: opts.Unlooped}
 	for _, p := range net.params {
 		if p.rule.kind == muonUpdate && len(p.shape) != 2 {
@@ -546,31 +548,29 @@ func (t *Trainer) Restore(s *Snapshot) error {
 }
 
 // Evaluate scores the trainer's current weights (see the package function
-// Evaluate for the metric); the compiled graph is kept for the next call.
+// Evaluate for the metric) through an eval.Evaluator over the trainer's own
+// variables, kept with its compiled graphs for the next call.
 func (t *Trainer) Evaluate(ctx context.Context, valTokens []uint16, bytes ByteCounter, opts EvalOptions) (res EvalResult, err error) {
-	defer recoverGraphPanic("evaluate", &err)
 	if bytes == nil {
 		return EvalResult{}, fmt.Errorf("evaluate: no byte table")
 	}
-	if err := checkTokens(valTokens, t.net.vocab); err != nil {
-		return EvalResult{}, fmt.Errorf("evaluate: validation tokens: %w", err)
+	if opts.SeqLen <= 0 {
+		return EvalResult{}, fmt.Errorf("evaluate: sequence length must be positive, got %d", opts.SeqLen)
 	}
-	rows, err := evalRows(opts, len(valTokens))
+	if t.eval == nil {
+		if t.net.cfg != nil {
+			if t.eval, err = eval.NewFromContext(t.backend, t.ctx, *t.net.cfg); err != nil {
+				return EvalResult{}, fmt.Errorf("evaluate: %w", err)
+			}
+		} else {
+			t.eval = eval.NewFromLoss(t.backend, t.ctx, t.net.vocab, t.net.lossFn)
+		}
+	}
+	r, err := t.eval.Evaluate(ctx, valTokens, opts.byteSource(bytes), opts.toEval())
 	if err != nil {
 		return EvalResult{}, fmt.Errorf("evaluate: %w", err)
 	}
-	key := [2]int{rows, opts.SeqLen}
-	ev := t.evals[key]
-	if ev == nil {
-		if opts.SeqLen <= 0 {
-			return EvalResult{}, fmt.Errorf("evaluate: sequence length must be positive, got %d", opts.SeqLen)
-		}
-		if ev, err = newEvaluator(t.backend, t.ctx, t.net.lossFn, rows, opts.SeqLen); err != nil {
-			return EvalResult{}, err
-		}
-		t.evals[key] = ev
-	}
-	return ev.run(ctx, valTokens, bytes, opts.TargetBytes, opts.Stride, opts.Progress)
+	return fromEval(r), nil
 }
 
 // SetQAT switches the fake quantization of a model built with
@@ -655,8 +655,8 @@ func (t *Trainer) Close() {
 		e.apply.Finalize()
 	}
 	t.execs = map[stepVariant]*stepExecs{}
-	for _, ev := range t.evals {
-		ev.exec.Finalize()
+	if t.eval != nil {
+		t.eval.Close()
+		t.eval = nil
 	}
-	t.evals = map[[2]int]*evaluator{}
 }

@@ -9,6 +9,7 @@ import (
 
 	golf "github.com/paramgolf/golf"
 	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
@@ -16,7 +17,6 @@ import (
 	"github.com/paramgolf/golf/quant/bench"
 	"github.com/paramgolf/golf/quant/codec"
 	"github.com/paramgolf/golf/tokenizer"
-	"github.com/paramgolf/golf/train"
 )
 
 func init() {
@@ -168,11 +168,10 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 // on the validation shards in dir, as golf eval does.
 func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpec string, valTokens int) (bench.EvalFunc, error) {
 	s := run.settings
-	opts := train.EvalOptions{SeqLen: s.SeqLen, Stride: s.EvalStride}
+	opts := eval.Options{SeqLen: s.SeqLen, Stride: s.EvalStride, BOS: tok.BOS()}
 	if opts.SeqLen <= 0 {
 		return nil, fmt.Errorf("checkpoint %s: no training sequence length in its settings", run.name)
 	}
-	opts.BatchRows = max(65536/opts.SeqLen, 1)
 	limit := s.ValTokens
 	if valTokens >= 0 {
 		limit = valTokens
@@ -192,9 +191,23 @@ func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpe
 	if err != nil {
 		return nil, err
 	}
-	bt := tok.ByteTable()
+	ev, err := eval.New(backend, run.cfg, run.weights)
+	if err != nil {
+		return nil, err
+	}
+	bytes := eval.TableBytes(tok.ByteTable())
+	if data.HasValidationBytes(dir) {
+		counts, err := data.LoadValidationBytes(dir, len(val))
+		if err != nil {
+			return nil, err
+		}
+		bytes = eval.SidecarBytes(counts)
+	}
 	return func(ctx context.Context, w model.Weights) (float64, error) {
-		res, err := train.Evaluate(ctx, backend, run.cfg, w, val, bt, opts)
+		if err := ev.SetWeights(w); err != nil {
+			return 0, err
+		}
+		res, err := ev.Evaluate(ctx, val, bytes, opts)
 		if err != nil {
 			return 0, err
 		}
@@ -202,12 +215,3 @@ func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpe
 	}, nil
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/eval"
+	"github.com/paramgolf/golf/internal/atomicfile"
 	"github.com/paramgolf/golf/internal/compute"
+	"github.com/paramgolf/golf/internal/progress"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/tokenizer"
@@ -18,7 +23,7 @@ import (
 func init() {
 	register(&command{
 		name:    "eval",
-		summary: "evaluate a checkpoint or a packed artifact: val_loss and val_bpb, optionally with a sliding window",
+		summary: "evaluate a checkpoint or a packed artifact: val_loss and val_bpb (sliding, document-isolated, n-gram tilt, score-first TTT)",
 		run:     runEval,
 	})
 }
@@ -36,6 +41,8 @@ type evalSource struct {
 	// dataDir and tokenizer are what the run trained on, when known (from a
 	// checkpoint's state.json): the defaults of --data and --tokenizer.
 	dataDir, tokenizer string
+	// artifact: the weights are an artifact's dequantized ones.
+	artifact bool
 }
 
 // loadCheckpointSource reads a checkpoint directory.
@@ -64,7 +71,7 @@ func loadEvalSource(checkpoint, artifact string) (*evalSource, error) {
 		if err != nil {
 			return nil, err
 		}
-		src.dir = filepath.Dir(artifact)
+		src.dir, src.artifact = filepath.Dir(artifact), true
 		if st, err := train.ReadTrainState(src.dir); err == nil {
 			src.dataDir, src.tokenizer = st.DataDir, st.Tokenizer
 		}
@@ -164,31 +171,249 @@ func embeddedDataDir(ctx context.Context, src *evalSource, tok *tokenizer.Model)
 	return dir, data.EnsureDefault(ctx, dir, tok, nil)
 }
 
+// evalFlags are the flags that say how to evaluate, shared by golf eval
+// and golf audit.
+type evalFlags struct {
+	ckpt, artifact, dataDir, tokPath, backendSpec *string
+	seqLen, seqLenOld, stride, valTokens          *int
+	batchTokens                                   *int
+	docIsolated                                   *bool
+	budgetTargets                                 *int64
+
+	tilt                         *bool
+	tiltOrder                    *int
+	tiltThreshold, tiltBoost     *float64
+	ttt                          *bool
+	tttRank, tttChunk, tttBatch  *int
+	tttAlpha, tttLR, tttWD       *float64
+	tttBeta1, tttBeta2           *float64
+	tttTargets, tttOrder         *string
+	tttWarmA                     *bool
+	tttPhases, tttPrefix         *int
+	tttGlobalLR, tttGlobalMom    *float64
+	tttGlobalClip                *float64
+	tttGlobalChunk, tttGlobalEps *int
+	tttSeed                      *int64
+}
+
+func bindEvalFlags(fs *flag.FlagSet) *evalFlags {
+	rt, tl := eval.RecordTTT(), eval.RecordTilt()
+	f := &evalFlags{
+		ckpt:     fs.String("checkpoint", "", "checkpoint directory written by golf train"),
+		artifact: fs.String("artifact", "", "artifact written by golf pack (dequantized weights), instead of --checkpoint"),
+		dataDir: fs.String("data", "", "shard directory with fineweb_val_*.bin (default: the run's own data when recorded, "+
+			"shards next to the checkpoint or artifact, else the embedded corpus)"),
+		tokPath:     fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the run's, else the embedded sp1024)"),
+		backendSpec: fs.String("backend", "", "compute backend: go, cuda, or a gomlx spec"),
+		seqLen:      fs.Int("eval-seq-len", 0, "evaluation context in tokens: window length, and TTT's longest context (default: the run's training sequence length; the record uses 2560)"),
+		seqLenOld:   fs.Int("seq-len", 0, "the same as --eval-seq-len (older name)"),
+		stride:      fs.Int("eval-stride", -1, "sliding-window stride; 0 = non-overlapping windows (default: the run's)"),
+		valTokens:   fs.Int("val-tokens", -1, "cap on validation tokens (whole windows); 0 = all (default: the run's)"),
+		batchTokens: fs.Int("batch-tokens", 0, "tokens per evaluation graph call (default: the run's, else 65536)"),
+		docIsolated: fs.Bool("doc-isolated", false, "document-isolated attention: no target sees tokens before its document's BOS"),
+		budgetTargets: fs.Int64("budget-targets", eval.RecordValTargets,
+			"validation targets the 10-minute 8xH100 budget estimate scales to (the record's sp8192 set)"),
+
+		tilt:          fs.Bool("ngram-tilt", false, "token n-gram tilt (PR #2135), exactly normalised"),
+		tiltOrder:     fs.Int("tilt-order", tl.Order, "n-gram order of the tilt (context = order-1 previous targets)"),
+		tiltThreshold: fs.Float64("tilt-threshold", tl.Threshold, "tilt gate: the hint's share of its context's occurrences"),
+		tiltBoost:     fs.Float64("tilt-boost", tl.Boost, "tilt boost β"),
+
+		ttt:        fs.Bool("ttt", false, "score-first LoRA test-time training with the phased global SGD (PR #2135)"),
+		tttRank:    fs.Int("ttt-rank", rt.Rank, "LoRA rank"),
+		tttAlpha:   fs.Float64("ttt-alpha", rt.Alpha, "LoRA alpha (scale alpha/rank)"),
+		tttTargets: fs.String("ttt-targets", "q,v,o,mlp,head", "adapted targets, comma-separated from q, k, v, o, mlp, head"),
+		tttChunk:   fs.Int("ttt-chunk", rt.Chunk, "targets scored, then trained on, per step"),
+		tttLR:      fs.Float64("ttt-lr", rt.LR, "AdamW learning rate of the adapters"),
+		tttBeta1:   fs.Float64("ttt-beta1", rt.Beta1, "AdamW beta1"),
+		tttBeta2:   fs.Float64("ttt-beta2", rt.Beta2, "AdamW beta2"),
+		tttWD:      fs.Float64("ttt-weight-decay", rt.WeightDecay, "AdamW decoupled weight decay"),
+		tttBatch:   fs.Int("ttt-batch-docs", rt.BatchDocs, "documents adapted side by side"),
+		tttWarmA:   fs.Bool("ttt-warm-a", rt.WarmStartA, "keep the A matrices from batch to batch"),
+		tttOrder: fs.String("ttt-order", string(rt.Order), "document order: stream (causal) or record (PR #2135's length order, "+
+			"which golf audit reports as not stream-causal)"),
+		tttPhases:      fs.Int("ttt-phases", rt.Phases, "global SGD phases over the prefix documents"),
+		tttPrefix:      fs.Int("ttt-prefix-docs", rt.PrefixDocs, "documents the global phases train on; 0 = no global phase"),
+		tttGlobalLR:    fs.Float64("ttt-global-lr", rt.GlobalLR, "global SGD learning rate (cosine to 0 over its chunks)"),
+		tttGlobalMom:   fs.Float64("ttt-global-momentum", rt.GlobalMomentum, "global SGD momentum"),
+		tttGlobalClip:  fs.Float64("ttt-global-clip", rt.GlobalClip, "global SGD gradient-norm clip; 0 = none"),
+		tttGlobalChunk: fs.Int("ttt-global-chunk", rt.GlobalChunkTokens, "tokens per global SGD step"),
+		tttGlobalEps:   fs.Int("ttt-global-epochs", rt.GlobalEpochs, "passes over each global chunk"),
+		tttSeed:        fs.Int64("ttt-seed", rt.Seed, "seed of the adapters' A matrices"),
+	}
+	return f
+}
+
+// tttSettings returns the test-time training settings of the flags.
+func (f *evalFlags) tttSettings() (*eval.TTT, error) {
+	t := eval.RecordTTT()
+	t.Q, t.K, t.V, t.O, t.MLP, t.Head = false, false, false, false, false, false
+	for _, name := range splitList(*f.tttTargets) {
+		switch name {
+		case "q":
+			t.Q = true
+		case "k":
+			t.K = true
+		case "v":
+			t.V = true
+		case "o":
+			t.O = true
+		case "mlp":
+			t.MLP = true
+		case "head":
+			t.Head = true
+		default:
+			return nil, fmt.Errorf("%w: --ttt-targets: unknown target %q (have q, k, v, o, mlp, head)", errUsage, name)
+		}
+	}
+	t.Rank, t.Alpha, t.Chunk, t.LR = *f.tttRank, *f.tttAlpha, *f.tttChunk, *f.tttLR
+	t.Beta1, t.Beta2, t.WeightDecay, t.BatchDocs, t.WarmStartA = *f.tttBeta1, *f.tttBeta2, *f.tttWD, *f.tttBatch, *f.tttWarmA
+	t.Order = eval.Order(*f.tttOrder)
+	t.Phases, t.PrefixDocs = *f.tttPhases, *f.tttPrefix
+	t.GlobalLR, t.GlobalMomentum, t.GlobalClip = *f.tttGlobalLR, *f.tttGlobalMom, *f.tttGlobalClip
+	t.GlobalChunkTokens, t.GlobalEpochs, t.Seed = *f.tttGlobalChunk, *f.tttGlobalEps, *f.tttSeed
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return &t, nil
+}
+
+// tiltSettings returns the tilt of the flags.
+func (f *evalFlags) tiltSettings() (*eval.Tilt, error) {
+	t := eval.Tilt{Order: *f.tiltOrder, Threshold: *f.tiltThreshold, Boost: *f.tiltBoost}
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return &t, nil
+}
+
+// evalRun is everything an evaluation needs, resolved from the flags.
+type evalRun struct {
+	src  *evalSource
+	tok  *tokenizer.Model
+	dir  string
+	val  []uint16
+	opts eval.Options
+	// bytes counts the targets' bytes: the tokenizer's byte table, or the
+	// folder's CaseOps byte sidecar (then sidecar holds its counts).
+	bytes      eval.ByteSource
+	sidecar    []uint16
+	byteSource string
+}
+
+// resolve loads the source, tokenizer and validation stream and builds
+// the evaluation options; the configured modes follow the flags.
+func (f *evalFlags) resolve(ctx context.Context) (*evalRun, error) {
+	src, err := loadEvalSource(*f.ckpt, *f.artifact)
+	if err != nil {
+		return nil, err
+	}
+	opts := eval.Options{SeqLen: src.settings.SeqLen, Stride: src.settings.EvalStride, DocIsolated: *f.docIsolated,
+		BudgetTargets: *f.budgetTargets}
+	switch {
+	case *f.seqLen > 0:
+		opts.SeqLen = *f.seqLen
+	case *f.seqLenOld > 0:
+		opts.SeqLen = *f.seqLenOld
+	}
+	if *f.stride >= 0 {
+		opts.Stride = *f.stride
+	}
+	limit := 0 // the whole split: a run's cap is for its periodic validation
+	if *f.valTokens >= 0 {
+		limit = *f.valTokens
+	}
+	bt := *f.batchTokens
+	if bt == 0 {
+		bt = src.settings.EvalBatchTokens
+		if bt == 0 {
+			bt = 65536
+		}
+	}
+	if opts.SeqLen <= 0 || opts.Stride > opts.SeqLen || bt <= 0 {
+		return nil, fmt.Errorf("%w: need eval-seq-len > 0, eval-stride <= eval-seq-len and batch-tokens > 0 (eval-seq-len %d, stride %d, batch-tokens %d)",
+			errUsage, opts.SeqLen, opts.Stride, bt)
+	}
+	opts.BatchTokens = max(bt, opts.SeqLen)
+	if *f.tilt {
+		if opts.Tilt, err = f.tiltSettings(); err != nil {
+			return nil, err
+		}
+	}
+	if *f.ttt {
+		if opts.TTT, err = f.tttSettings(); err != nil {
+			return nil, err
+		}
+	}
+	tok, check, err := evalData(ctx, *f.tokPath, *f.dataDir, src)
+	if err != nil {
+		return nil, err
+	}
+	opts.BOS = tok.BOS()
+	val, err := data.LoadValidation(check.Val, opts.SeqLen)
+	if err != nil {
+		return nil, err
+	}
+	val = data.CapValidation(val, opts.SeqLen, limit)
+	run := &evalRun{src: src, tok: tok, dir: check.Dir, val: val, opts: opts,
+		bytes: eval.TableBytes(tok.ByteTable()), byteSource: "byte table"}
+	if data.HasValidationBytes(check.Dir) {
+		counts, err := data.LoadValidationBytes(check.Dir, len(val))
+		if err != nil {
+			return nil, err
+		}
+		run.bytes, run.sidecar, run.byteSource = eval.SidecarBytes(counts), counts, "byte sidecar"
+	}
+	return run, nil
+}
+
+// modeName describes the mode of opts: "plain", "sliding-64",
+// "doc-isolated", "ttt", "ttt-record", with "+tilt".
+func modeName(o eval.Options) string {
+	var parts []string
+	switch {
+	case o.TTT != nil && o.TTT.Order == eval.RecordOrder:
+		parts = append(parts, "ttt-record")
+	case o.TTT != nil:
+		parts = append(parts, "ttt")
+	default:
+		if o.DocIsolated {
+			parts = append(parts, "doc-isolated")
+		}
+		if o.Stride > 0 && o.Stride < o.SeqLen {
+			parts = append(parts, fmt.Sprintf("sliding-%d", o.Stride))
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "plain")
+		}
+	}
+	if o.Tilt != nil {
+		parts = append(parts, "tilt")
+	}
+	return strings.Join(parts, "+")
+}
+
 // evalOutput is golf eval's JSON output.
 type evalOutput struct {
-	Source  string `json:"source"`
-	Data    string `json:"data"`
-	Backend string `json:"backend"`
-	SeqLen  int    `json:"seq_len"`
-	Stride  int    `json:"eval_stride"`
+	Source  string     `json:"source"`
+	Data    string     `json:"data"`
+	Backend string     `json:"backend"`
+	Mode    string     `json:"mode"`
+	SeqLen  int        `json:"seq_len"`
+	Stride  int        `json:"eval_stride"`
+	Tilt    *eval.Tilt `json:"ngram_tilt,omitempty"`
+	TTT     *eval.TTT  `json:"ttt,omitempty"`
 	// ByteSource is where the bytes come from: "byte table" or "byte
 	// sidecar" (CaseOps data).
-	ByteSource string `json:"byte_source"`
-	train.EvalResult
+	ByteSource  string `json:"byte_source"`
+	TokenLosses string `json:"token_losses,omitempty"`
+	eval.Result
 }
 
 func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "eval", "")
-	ckpt := fs.String("checkpoint", "", "checkpoint directory written by golf train")
-	artifact := fs.String("artifact", "", "artifact written by golf pack (dequantized weights), instead of --checkpoint")
-	dataDir := fs.String("data", "", "shard directory with fineweb_val_*.bin (default: the run's own data when recorded, "+
-		"shards next to the checkpoint or artifact, else the embedded corpus)")
-	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the run's, else the embedded sp1024)")
-	stride := fs.Int("eval-stride", -1, "sliding-window stride; 0 = non-overlapping windows (default: the run's)")
-	seqLen := fs.Int("seq-len", 0, "window length (default: the run's training sequence length)")
-	valTokens := fs.Int("val-tokens", -1, "cap on validation tokens; 0 = all (default: all)")
-	batchTokens := fs.Int("batch-tokens", 0, "tokens per evaluation graph call (default: the run's, else 65536)")
-	backendSpec := fs.String("backend", "", "compute backend: go, cuda, or a gomlx spec")
+	f := bindEvalFlags(fs)
+	tokenLosses := fs.String("token-losses", "", "write every target's loss to this file: header \"pos\ttarget\tnats\tbytes\", one line per target in stream order")
 	outf := addOutputFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -196,78 +421,67 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
-	src, err := loadEvalSource(*ckpt, *artifact)
+	run, err := f.resolve(ctx)
 	if err != nil {
 		return err
 	}
-	opts := train.EvalOptions{SeqLen: src.settings.SeqLen, Stride: src.settings.EvalStride}
-	if *seqLen > 0 {
-		opts.SeqLen = *seqLen
-	}
-	if *stride >= 0 {
-		opts.Stride = *stride
-	}
-	limit := 0 // the whole split: a run's cap is for its periodic validation
-	if *valTokens >= 0 {
-		limit = *valTokens
-	}
-	if *batchTokens == 0 {
-		*batchTokens = src.settings.EvalBatchTokens
-		if *batchTokens == 0 {
-			*batchTokens = 65536
-		}
-	}
-	if opts.SeqLen <= 0 || opts.Stride > opts.SeqLen || *batchTokens <= 0 {
-		return fmt.Errorf("%w: need seq-len > 0, eval-stride <= seq-len and batch-tokens > 0 (seq-len %d, stride %d, batch-tokens %d)",
-			errUsage, opts.SeqLen, opts.Stride, *batchTokens)
-	}
-	opts.BatchRows = max(*batchTokens/opts.SeqLen, 1)
-	tok, check, err := evalData(ctx, *tokPath, *dataDir, src)
-	if err != nil {
-		return err
-	}
-	dir, valFiles := check.Dir, check.Val
-	val, err := data.LoadValidation(valFiles, opts.SeqLen)
-	if err != nil {
-		return err
-	}
-	val = data.CapValidation(val, opts.SeqLen, limit)
-	byteSource := "byte table"
-	if data.HasValidationBytes(dir) {
-		if opts.TargetBytes, err = data.LoadValidationBytes(dir, len(val)); err != nil {
-			return err
-		}
-		byteSource = "byte sidecar"
+	if run.sidecar != nil {
 		fmt.Fprintln(env.stderr, "val_bpb:byte_sidecar:enabled")
 	}
-	backend, desc, err := compute.Open(*backendSpec)
+	backend, desc, err := compute.Open(*f.backendSpec)
 	if err != nil {
 		return err
 	}
 	defer backend.Finalize()
-	opts.Progress = outf.progress(env)
-	res, err := train.Evaluate(ctx, backend, src.cfg, src.weights, val, tok.ByteTable(), opts)
+	run.opts.Progress = outf.progress(env)
+	ev, err := eval.New(backend, run.src.cfg, run.src.weights)
 	if err != nil {
-		return fmt.Errorf("%s: %w", src.name, err)
+		return fmt.Errorf("%s: %w", run.src.name, err)
 	}
-	result := evalOutput{Source: src.name, Data: dir, Backend: desc, SeqLen: opts.SeqLen, Stride: max(opts.Stride, 0),
-		ByteSource: byteSource, EvalResult: res}
-	return outf.emit(env, result, func(w io.Writer) error { return printEval(w, result) })
+	defer ev.Close()
+	res, err := ev.Evaluate(ctx, run.val, run.bytes, run.opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", run.src.name, err)
+	}
+	if *tokenLosses != "" {
+		if err := atomicfile.Write(*tokenLosses, res.WriteTokenLosses); err != nil {
+			return fmt.Errorf("token losses: %w", err)
+		}
+	}
+	out := evalOutput{Source: run.src.name, Data: run.dir, Backend: desc, Mode: modeName(run.opts), SeqLen: run.opts.SeqLen,
+		Stride: max(run.opts.Stride, 0), Tilt: run.opts.Tilt, TTT: run.opts.TTT, ByteSource: run.byteSource,
+		TokenLosses: *tokenLosses, Result: *res}
+	return outf.emit(env, out, func(w io.Writer) error { return printEval(w, out) })
 }
 
-// printEval prints golf eval's table.
+// printEval writes golf eval's table.
 func printEval(w io.Writer, o evalOutput) error {
-	src, desc, res, dir, byteSource := o.Source, o.Backend, o.EvalResult, o.Data, o.ByteSource
-	t := report.NewTable(fmt.Sprintf("golf eval: %s on %s", src, desc), "metric", "value")
-	t.Add("val_loss", fmt.Sprintf("%.4f", res.ValLoss))
-	t.Add("val_bpb", fmt.Sprintf("%.4f", res.ValBPB))
-	t.Add("tokens", res.Tokens)
-	t.Add("bytes", res.Bytes)
-	t.Add("seq_len", o.SeqLen)
+	t := report.NewTable(fmt.Sprintf("golf eval: %s on %s", o.Source, o.Backend), "metric", "value")
+	t.Add("val_loss", fmt.Sprintf("%.6f", o.ValLoss))
+	t.Add("val_bpb", fmt.Sprintf("%.6f", o.ValBPB))
+	t.Add("mode", o.Mode)
+	t.Add("tokens", o.Tokens)
+	t.Add("bytes", o.Bytes)
+	t.Add("eval_seq_len", o.SeqLen)
 	t.Add("stride", o.Stride)
-	t.Add("windows", res.Windows)
-	t.Add("data", dir)
-	t.Add("bytes from", byteSource)
-	t.Add("eval_time", res.Duration.Round(1e6).String())
-	return t.Print(w)
+	t.Add("rows run", o.Windows)
+	t.Add("data", o.Data)
+	t.Add("bytes from", o.ByteSource)
+	t.Add("eval_time", progress.Duration(o.Duration))
+	for _, p := range o.Phases {
+		t.Add("  "+p.Name, progress.Duration(p.Duration))
+	}
+	fit := "over"
+	if o.Budget.Fits {
+		fit = "within"
+	}
+	t.Add("8xH100 estimate", fmt.Sprintf("%.0f s (%s the %d s budget)", o.Budget.Seconds, fit, int(o.Budget.LimitSeconds)))
+	if o.TokenLosses != "" {
+		t.Add("token losses", o.TokenLosses)
+	}
+	if err := t.Print(w); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "estimate: %s\n", o.Budget.Assumption)
+	return err
 }

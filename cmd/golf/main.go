@@ -173,3 +173,14 @@ func (o *outputFlags) emit(env *cliEnv, v any, human func(w io.Writer) error) er
 	}
 	return human(env.stdout)
 }
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

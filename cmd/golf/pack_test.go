@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/paramgolf/golf/internal/outlock"
 	golf "github.com/paramgolf/golf"
 	"github.com/paramgolf/golf/internal/compute"
+	"github.com/paramgolf/golf/internal/outlock"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/quant/bench"
@@ -298,7 +298,7 @@ func TestLibraryAndCLIArtifactsInteroperate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if viaCLI.ValBPB != viaLib.ValBPB || viaCLI.Tokens != viaLib.Tokens {
-		t.Fatalf("golf eval --artifact: %+v; golf.EvaluateArtifact: %+v", viaCLI.EvalResult, viaLib.EvalResult)
+		t.Fatalf("golf eval --artifact: %+v; golf.EvaluateArtifact: %+v", viaCLI.Result, viaLib.EvalResult)
 	}
 	cli := filepath.Join(t.TempDir(), "cli.golf")
 	if code, _, stderr := runGolf(t, "pack", "--checkpoint", ckpt, "--scheme", "int6-sd", "--codec", "fse", "--out", cli, "--quiet"); code != 0 {

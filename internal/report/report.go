@@ -17,6 +17,9 @@ type Table struct {
 	Title   string
 	Columns []string
 	Rows    [][]string
+	// Left marks further columns to align left, like the first (text
+	// columns such as a long description).
+	Left map[int]bool
 }
 
 // NewTable returns an empty table with the given column headers.
@@ -61,8 +64,8 @@ func formatFloat(x float64) string {
 	}
 }
 
-// Print writes the table aligned in columns: the first left-aligned, the
-// others right-aligned, two spaces apart.
+// Print writes the table aligned in columns: the first (and those in
+// Left) left-aligned, the others right-aligned, two spaces apart.
 func (t *Table) Print(w io.Writer) error {
 	all := append([][]string{t.Columns}, t.Rows...)
 	var widths []int
@@ -84,6 +87,11 @@ func (t *Table) Print(w io.Writer) error {
 			switch {
 			case i == 0:
 				sb.WriteString(c + pad)
+			case t.Left[i]:
+				sb.WriteString("  " + c)
+				if i < len(r)-1 {
+					sb.WriteString(pad)
+				}
 			default:
 				sb.WriteString("  " + pad + c)
 			}

@@ -25,6 +25,23 @@ func TestTablePrintAligns(t *testing.T) {
 	}
 }
 
+func TestTableLeftColumns(t *testing.T) {
+	tab := NewTable("", "check", "status", "detail")
+	tab.Left = map[int]bool{2: true}
+	tab.Add("bytes", "pass", "all equal")
+	tab.Add("causality", "fail", "x")
+	var sb strings.Builder
+	if err := tab.Print(&sb); err != nil {
+		t.Fatal(err)
+	}
+	want := "check      status  detail\n" +
+		"bytes        pass  all equal\n" +
+		"causality    fail  x\n"
+	if sb.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", sb.String(), want)
+	}
+}
+
 func TestSaveJSON(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.json")
 	if err := SaveJSON(path, map[string]float64{"val_bpb": 1.5}); err != nil {
