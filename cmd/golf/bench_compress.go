@@ -214,4 +214,3 @@ func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpe
 		return res.ValBPB, nil
 	}, nil
 }
-
