@@ -78,11 +78,7 @@ func (f *forward) attention(i, slot int, n *Node) *Node {
 	q3 := graph.Reshape(q, b*hkv, grp*t, hd)
 	k3 := graph.Reshape(k, b*hkv, t, hd)
 	v3 := graph.Reshape(v, b*hkv, t, hd)
-	scores := f.toFloat32(MatMulNT(f.cast(q3), f.cast(k3))) // [B*Hkv, G*T, T]
-	scores = graph.MulScalar(scores, 1/math.Sqrt(float64(hd)))
-	scores = graph.Reshape(graph.Add(graph.Reshape(scores, b, hkv, grp, t, t), f.attentionMask()), b*hkv, grp*t, t)
-	probs := graph.Softmax(scores, -1)
-	y := f.toFloat32(MatMulNN(f.cast(probs), f.cast(v3))) // [B*Hkv, G*T, hd]
+	y := f.attend(q3, k3, v3) // [B*Hkv, G*T, hd]
 	if cfg.IsXSA(i) {
 		y = exclusiveSelfAttention(y, v3, grp)
 	}
@@ -94,6 +90,30 @@ func (f *forward) attention(i, slot int, n *Node) *Node {
 	}
 	out := f.linearNamed(graph.Reshape(y, b*t, cfg.ModelDim), s+"proj")
 	return f.addAdapted(out, AdaptO, slot, n)
+}
+
+// attend returns softmax(q kᵀ / sqrt(hd) + mask) v, float32 [B*Hkv, G*T, hd],
+// for q [B*Hkv, G*T, hd] (the G query heads of a KV head folded into the
+// rows) and k, v [B*Hkv, T, hd], computed as Config.AttentionImpl says.
+func (f *forward) attend(q3, k3, v3 *Node) *Node {
+	if f.cfg.AttentionImpl == "chunked" {
+		return f.chunkedAttention(q3, k3, v3)
+	}
+	return f.materializedAttention(q3, k3, v3)
+}
+
+// materializedAttention is the reference formulation: the whole score
+// matrix [B*Hkv, G*T, T] in float32, its softmax, and the product with v,
+// all differentiated by autodiff (which keeps the probabilities for the
+// backward pass).
+func (f *forward) materializedAttention(q3, k3, v3 *Node) *Node {
+	b, t, hd := f.b, f.t, f.cfg.HeadDim()
+	hkv, grp := f.cfg.NumKVHeads, f.cfg.NumHeads/f.cfg.NumKVHeads
+	scores := f.toFloat32(MatMulNT(f.cast(q3), f.cast(k3))) // [B*Hkv, G*T, T]
+	scores = graph.MulScalar(scores, 1/math.Sqrt(float64(hd)))
+	scores = graph.Reshape(graph.Add(graph.Reshape(scores, b, hkv, grp, t, t), f.attentionMask()), b*hkv, grp*t, t)
+	probs := graph.Softmax(scores, -1)
+	return f.toFloat32(MatMulNN(f.cast(probs), f.cast(v3))) // [B*Hkv, G*T, hd]
 }
 
 // exclusiveSelfAttention removes from each head's output y [B*Hkv, G*T, hd]

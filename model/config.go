@@ -47,6 +47,18 @@ type Config struct {
 	// right choice on the CPU) or "bfloat16" (GPUs; master weights,
 	// normalisations, softmax and the loss stay float32).
 	ComputeDType string `json:"compute_dtype,omitempty"`
+	// AttentionImpl chooses how attention is computed, not what: "" or
+	// "materialized" (the reference formulation, kept as the reference: the
+	// whole score matrix [B*Hkv, G*T, T] in float32, which autodiff keeps for
+	// the backward pass) or "chunked" (queries in blocks of AttentionChunk
+	// rows, keys after a block's last query skipped, and a backward pass that
+	// recomputes each block's scores instead of keeping them; see
+	// attention_chunked.go). Both give the same values and gradients up to
+	// float rounding.
+	AttentionImpl string `json:"attention_impl,omitempty"`
+	// AttentionChunk is the number of query positions per block of the
+	// chunked attention; 0 means DefaultAttentionChunk.
+	AttentionChunk int `json:"attention_chunk,omitempty"`
 	// QAT, when set, passes every Attention and MLP weight through a
 	// straight-through fake quantizer in the forward pass (see QATConfig).
 	QAT *QATConfig `json:"qat,omitempty"`
@@ -352,6 +364,8 @@ func (c Config) Validate() error {
 			check(cl.IsMatrix() && r.Bits >= 2 && r.Bits <= 8 && r.ClipStd >= 0, "qat rule for class %v: %d bits, clip_std %g (want a matrix class, 2..8 bits, clip >= 0)", cl, r.Bits, r.ClipStd)
 		}
 	}
+	check(slices.Contains([]string{"", "materialized", "chunked"}, c.AttentionImpl), "attention_impl %q must be materialized or chunked", c.AttentionImpl)
+	check(c.AttentionChunk >= 0, "attention_chunk %d must not be negative", c.AttentionChunk)
 	check(slices.Contains([]string{"", "relu2", "leaky_relu2"}, c.Activation), "activation %q must be relu2 or leaky_relu2", c.Activation)
 	check(c.LeakySlope >= 0 && c.LeakySlope < 1, "leaky_slope %g must be in [0, 1)", c.LeakySlope)
 	check(slices.Contains([]string{"", "uniform", "orthogonal"}, c.MatrixInit), "matrix_init %q must be uniform or orthogonal", c.MatrixInit)

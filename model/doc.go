@@ -51,6 +51,12 @@
 // every slice of a differentiated tensor by sliceAxis, whose gradient
 // avoids Pad (slice.go).
 //
+// Config.AttentionImpl "chunked" replaces the materialised score matrix
+// (the reference formulation, the default) by query blocks with a
+// recomputing backward pass (attention_chunked.go): the same values and
+// gradients, no T×T tensor kept for the backward pass, and the key blocks
+// after each query block's last position skipped.
+//
 // Hooks for the other packages: Options (document segments, unlooped
 // graphs, test-time-training adapters); Config.QAT adds straight-through
 // fake quantization of the matrices, switched with SetQATEnabled without
