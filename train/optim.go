@@ -38,9 +38,12 @@ type OptimizerConfig struct {
 	// record).
 	MuonRowNormalize bool `json:"muon_row_normalize,omitempty"`
 	// NewtonSchulzDType is the dtype the iterations run in: BFloat16 like the
-	// reference, or Float32 (faster on the pure-Go backend, whose bf16 matmul
-	// is about 3x slower than its f32 one).
-	NewtonSchulzDType dtypes.DType `json:"muon_dtype"`
+	// reference, or Float32. The zero value (InvalidDType, "auto", the
+	// default) is settled by the backend when a trainer is made
+	// (ResolveNewtonSchulz): Float32 on the pure-Go backend, whose bf16
+	// matmuls are about 3x slower than its f32 ones (a baseline step 1.6x
+	// slower), BFloat16 on accelerators, as the reference.
+	NewtonSchulzDType dtypes.DType `json:"muon_dtype,omitempty"`
 
 	// StorageDType is the precision of the reference's bfloat16 storage
 	// points on accelerators (train_gpt.py casts the model to bf16 and
@@ -73,6 +76,12 @@ type OptimizerConfig struct {
 	// global L2 norm is at most this value (torch's clip_grad_norm_:
 	// g *= min(1, max / (norm + 1e-6))).
 	GradClipNorm float64 `json:"grad_clip_norm"`
+	// ClipLocalGradients clips each data-parallel rank's own gradient before
+	// the ranks' gradients are averaged, as the record does (clip_grad_norm_
+	// before Optimizers.step's all-reduce, record-stack.md §3.1); false
+	// clips the averaged gradient, as the baseline's DDP does. With one rank
+	// both are the same.
+	ClipLocalGradients bool `json:"clip_local_gradients,omitempty"`
 }
 
 // DefaultOptimizer returns the challenge baseline's optimizer settings.
@@ -80,8 +89,8 @@ func DefaultOptimizer() OptimizerConfig {
 	return OptimizerConfig{
 		MatrixLR: 0.04, EmbedLR: 0.05, ScalarLR: 0.04, HeadLR: 0.008,
 		MuonMomentum: 0.95, MomentumWarmupStart: 0.85, MomentumWarmupSteps: 500,
-		NewtonSchulzSteps: 5, NewtonSchulzDType: dtypes.BFloat16,
-		Beta1: 0.9, Beta2: 0.95, AdamEps: 1e-8,
+		NewtonSchulzSteps: 5,
+		Beta1:             0.9, Beta2: 0.95, AdamEps: 1e-8,
 	}
 }
 
@@ -113,8 +122,10 @@ func (c OptimizerConfig) Validate() error {
 	if c.NewtonSchulzSteps < 1 {
 		return fmt.Errorf("optimizer: Newton-Schulz steps must be >= 1, got %d", c.NewtonSchulzSteps)
 	}
-	if c.NewtonSchulzDType != dtypes.BFloat16 && c.NewtonSchulzDType != dtypes.Float32 {
-		return fmt.Errorf("optimizer: Newton-Schulz dtype must be bfloat16 or float32, got %s", c.NewtonSchulzDType)
+	switch c.NewtonSchulzDType {
+	case dtypes.InvalidDType, dtypes.BFloat16, dtypes.Float32:
+	default:
+		return fmt.Errorf("optimizer: Newton-Schulz dtype must be auto, bfloat16 or float32, got %s", c.NewtonSchulzDType)
 	}
 	switch c.StorageDType {
 	case dtypes.InvalidDType, dtypes.BFloat16, dtypes.Float32:
@@ -125,6 +136,19 @@ func (c OptimizerConfig) Validate() error {
 		return fmt.Errorf("optimizer: %w", err)
 	}
 	return nil
+}
+
+// ResolveNewtonSchulz returns c with NewtonSchulzDType settled for the
+// backend: an explicit dtype is kept; auto is Float32 on the pure-Go
+// backend (pureGo) and BFloat16, the reference's, elsewhere.
+func (c OptimizerConfig) ResolveNewtonSchulz(pureGo bool) OptimizerConfig {
+	if c.NewtonSchulzDType == dtypes.InvalidDType {
+		c.NewtonSchulzDType = dtypes.BFloat16
+		if pureGo {
+			c.NewtonSchulzDType = dtypes.Float32
+		}
+	}
+	return c
 }
 
 // ResolveStorage returns c with StorageDType settled for a model whose

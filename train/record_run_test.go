@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
 	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/model"
 )
@@ -94,7 +96,7 @@ func recordRun(t *testing.T, dir string) Options {
 	m.NumLoops, m.LoopStart, m.LoopEnd, m.ParallelStartLayer = 1, 1, 2, 3
 	o.Model = m
 	o.Settings.recordTechniques()
-	o.Settings.Optimizer.NewtonSchulzDType = f32
+	o.Settings.Optimizer.NewtonSchulzDType = dtypes.Float32
 	o.Settings.Optimizer.MomentumWarmupSteps = 3
 	o.Settings.EMADecay = 0.6
 	o.Settings.LoopStartFrac = 0.5

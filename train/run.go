@@ -45,6 +45,13 @@ type Options struct {
 
 	Backend     backends.Backend // nil: opened with compute.Open(BackendSpec)
 	BackendSpec string
+	// Devices is the number of data-parallel ranks, one per device of the
+	// backend (see distributed.go); 0: all of them, down to the largest
+	// count dividing 8 (the reference's grad_accum_steps = 8 / world_size).
+	Devices int
+	// SPMD compiles the data-parallel (SPMD) step even on one device, a
+	// check of the multi-device path on a single GPU.
+	SPMD bool
 
 	// OutDir receives train.log, results.json, loss.png and checkpoint/.
 	// Run holds its lock (a second writer fails at once, naming this one)
@@ -75,6 +82,7 @@ type Options struct {
 type Result struct {
 	Preset      string     `json:"preset"`
 	Backend     string     `json:"backend"`
+	Devices     int        `json:"devices"` // data-parallel ranks
 	Params      int        `json:"params"`
 	Steps       int        `json:"steps"`
 	Tokens      int64      `json:"tokens"`
@@ -217,7 +225,10 @@ type runner struct {
 	tokHow   string         // how the tokenizer was chosen, for the log
 	check    *data.DirCheck // what data.CheckDir found
 	tr       *Trainer
-	loader   stepSource
+	loader   stepSource // rank 0's
+	// rankLoaders are ranks 1..devices-1's (run_distributed.go).
+	rankLoaders []stepSource
+	devices     int
 	// val is the whole validation split, valPeriodic its capped prefix;
 	// valBytes is val's byte sidecar, when the data has one.
 	val, valPeriodic, valBytes []uint16
@@ -278,7 +289,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	defer r.tr.Close()
-	defer r.loader.Close()
+	defer r.closeLoaders()
 	if ck != nil {
 		if err := r.restore(ck); err != nil {
 			return nil, fmt.Errorf("train: resume from %s: %w", o.Resume, err)
@@ -312,7 +323,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	final := r.history.Val[len(r.history.Val)-1]
 	res := &Result{
-		Preset: r.s.Preset, Backend: r.desc, Params: r.cfg.NumParams(), Steps: r.step, Tokens: r.tokens,
+		Preset: r.s.Preset, Backend: r.desc, Devices: r.devices, Params: r.cfg.NumParams(), Steps: r.step, Tokens: r.tokens,
 		TrainTimeMs: ms(r.trainTime), WarmupMs: ms(warmup), StoppedBy: stoppedBy,
 		ValLoss: final.ValLoss, ValBPB: final.ValBPB, Final: r.lastEval,
 		ValTokens: len(r.val) - 1, PeriodicValTokens: len(r.valPeriodic) - 1,
@@ -366,32 +377,25 @@ func (r *runner) setup(ctx context.Context) error {
 			return fmt.Errorf("train: %w", err)
 		}
 	}
-	if r.s.DocumentPacking {
-		bos := r.tok.BOS()
-		if bos < 0 {
-			return fmt.Errorf("train: document packing needs a BOS token; tokenizer %s has none", r.tok.Name())
-		}
-		pl, err := data.NewPackingLoader(trainFiles, 0, 1, uint16(bos))
-		if err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		r.loader = packingSource{pl, r.s.MaxDocLen}
-	} else {
-		l, err := data.NewLoader(trainFiles, 0, 1)
-		if err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		r.loader = streamSource{l}
+	if r.devices, err = runDevices(r.backend, o.Devices); err != nil {
+		return err
+	}
+	rank, err := r.rankSettings()
+	if err != nil {
+		return err
+	}
+	if err := r.openLoaders(trainFiles); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
 	capTokens := acceleratorMicroTokens
 	if isPureGo(r.backend) {
 		capTokens = cpuMicroTokens
 	}
-	r.micro, r.accum = r.s.MicroBatch(capTokens)
+	r.micro, r.accum = rank.MicroBatch(capTokens)
 	for _, p := range r.s.SeqSchedule {
-		if rows := r.s.BatchTokens / p.SeqLen; rows%r.accum != 0 {
-			r.loader.Close()
-			return fmt.Errorf("train: seq_schedule: %d rows of %d tokens do not divide into %d micro-batches (set micro-batch-tokens)", rows, p.SeqLen, r.accum)
+		if rows := rank.BatchTokens / p.SeqLen; rows%r.accum != 0 {
+			r.closeLoaders()
+			return fmt.Errorf("train: seq_schedule: %d rows of %d tokens per device do not divide into %d micro-batches (set micro-batch-tokens)", rows, p.SeqLen, r.accum)
 		}
 	}
 	r.seqLen, r.seqChangeStep = r.s.seqLenAt(0), -1
@@ -401,8 +405,8 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	unlooped := r.cfg.NumLoops > 0 && r.s.LoopStartFrac > 0
 	if r.tr, err = NewTrainer(r.backend, tcfg, r.s.Optimizer, TrainerOptions{AccumSteps: r.accum, Seed: r.s.Seed,
-		EMADecay: r.s.EMADecay, Unlooped: unlooped}); err != nil {
-		r.loader.Close()
+		EMADecay: r.s.EMADecay, Unlooped: unlooped, Devices: r.devices, ForceSPMD: o.SPMD}); err != nil {
+		r.closeLoaders()
 		return fmt.Errorf("train: %w", err)
 	}
 	r.logf("backend:%s", r.desc)
@@ -413,7 +417,7 @@ func (r *runner) setup(ctx context.Context) error {
 	if r.valBytes != nil {
 		r.logf("val_bpb:byte_sidecar:enabled")
 	}
-	r.logf("world_size:1 grad_accum_steps:%d micro_batch_tokens:%d", r.accum, r.micro)
+	r.logf("world_size:%d grad_accum_steps:%d micro_batch_tokens:%d spmd:%v", r.devices, r.accum, r.micro, r.tr.mesh != nil)
 	op := r.tr.Optimizer()
 	r.logf("embed_lr:%g matrix_lr:%g scalar_lr:%g muon_momentum:%g muon_dtype:%s storage_dtype:%s grad_clip_norm:%g",
 		op.EmbedLR, op.MatrixLR, op.ScalarLR, op.MuonMomentum, op.NewtonSchulzDType, op.StorageDType, op.GradClipNorm)
@@ -597,7 +601,7 @@ func (r *runner) restore(ck *Checkpoint) error {
 	if err := r.tr.SetOptimizerState(opt, ck.State.Step); err != nil {
 		return err
 	}
-	if err := r.loader.restore(ck.State.Loader); err != nil {
+	if err := r.restoreLoaders(ck.State.Loader); err != nil {
 		return fmt.Errorf("loader state: %w", err)
 	}
 	r.seqChangeStep = ck.State.SeqChangeStep
@@ -610,14 +614,6 @@ func (r *runner) restore(ck *Checkpoint) error {
 	r.history = ck.State.History
 	r.logf("resumed:%s step:%d train_time:%.0fms", r.opts.Resume, r.step, ck.State.TrainTimeMs)
 	return nil
-}
-
-// nextStep reads one optimizer step's micro-batches: the step's rows as the
-// reference reads them (data.Loader.NextStep), cut into r.accum micro-
-// batches of consecutive rows. How a step is cut changes memory and speed,
-// never which tokens it trains on.
-func (r *runner) nextStep() ([]Batch, error) {
-	return r.loader.step(r.s.BatchTokens, r.seqLen, r.accum)
 }
 
 // SplitStep cuts one optimizer step's rows (row-major [rows, seqLen], as
@@ -678,11 +674,11 @@ func (r *runner) warmup(ctx context.Context) (time.Duration, error) {
 		r.tr.SetLooping(p.looping)
 		r.seqLen = p.seqLen
 		for i := range p.steps {
-			micro, err := r.nextStep()
+			ranks, err := r.nextStep()
 			if err != nil {
 				return 0, err
 			}
-			if _, err := r.tr.Step(ctx, micro, 1, r.s.Optimizer.Momentum().At(i)); err != nil {
+			if _, err := r.tr.StepRanks(ctx, ranks, 1, r.s.Optimizer.Momentum().At(i)); err != nil {
 				return 0, fmt.Errorf("train: warm-up: %w", err)
 			}
 			r.logf("%s:%d/%d", p.label, i+1, p.steps)
@@ -693,7 +689,7 @@ func (r *runner) warmup(ctx context.Context) (time.Duration, error) {
 	if err := r.tr.Restore(snap); err != nil {
 		return 0, fmt.Errorf("train: warm-up: %w", err)
 	}
-	if err := r.loader.restore(loaderState); err != nil {
+	if err := r.restoreLoaders(loaderState); err != nil {
 		return 0, fmt.Errorf("train: warm-up: rewind loader: %w", err)
 	}
 	d := time.Since(start)
@@ -757,11 +753,11 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 			}
 			r.logf("qat:on bits:%d clip_std:%g%s step:%d", r.s.QATBits, r.s.QATClipStd, scheme, r.step)
 		}
-		micro, err := r.nextStep()
+		ranks, err := r.nextStep()
 		if err != nil {
 			return "", err
 		}
-		loss, err := r.tr.Step(ctx, micro, scale, mom.At(r.step))
+		loss, err := r.tr.StepRanks(ctx, ranks, scale, mom.At(r.step))
 		if err != nil {
 			return "", fmt.Errorf("train: %w (%s)", err, r.keptCheckpoint())
 		}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-
 	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/model"
 )
@@ -268,9 +266,6 @@ func PresetSettings(name string) (model.Config, Settings, error) {
 		s.ValEvery, s.LogEvery = 25, 10
 		s.EvalBatchTokens = 8192
 		s.ValTokens = 16384
-		// The pure-Go backend's bf16 matmul is ~3x slower than its f32 one;
-		// the orthogonalisation is as good in f32.
-		s.Optimizer.NewtonSchulzDType = f32
 	case "record":
 		// PR #2135's logged hyperparameters (record-stack.md §7c).
 		s.BatchTokens, s.SeqLen = 786432, 2048
@@ -293,14 +288,11 @@ func PresetSettings(name string) (model.Config, Settings, error) {
 		s.recordTechniques()
 		s.EMADecay = 0.8
 		s.Optimizer.MomentumWarmupSteps = 15
-		s.Optimizer.NewtonSchulzDType = f32
 	default:
 		return model.Config{}, Settings{}, fmt.Errorf("no training settings for preset %q (have %v)", name, Presets)
 	}
 	return cfg, s, nil
 }
-
-const f32 = dtypes.Float32
 
 // recordTechniques sets the record's optimizer and schedule (§3, §7c).
 func (s *Settings) recordTechniques() {
@@ -311,6 +303,7 @@ func (s *Settings) recordTechniques() {
 	o.Beta1, o.Beta2, o.AdamEps = 0.9, 0.99, 1e-8
 	o.MuonWeightDecay, o.EmbedWeightDecay, o.ScalarWeightDecay = 0.095, 0.085, 0.02
 	o.GradClipNorm = 0.3
+	o.ClipLocalGradients = true // clip_grad_norm_ before Optimizers.step's all-reduce (§3.1)
 	s.Warmdown, s.WarmdownFrac, s.MinLR = 0, 0.85, 0.1
 	s.EMADecay = 0.9965
 	s.LoopStartFrac = 0.35

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/distributed"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -94,6 +95,8 @@ type Trainer struct {
 	ema      float64                    // EMA decay (0: none)
 	steps    int                        // optimizer steps applied (Adam's t of the last one)
 	eval     *eval.Evaluator            // made on the first Evaluate
+	devices  int                        // data-parallel ranks (distributed.go)
+	mesh     *distributed.DeviceMesh    // the SPMD mesh; nil: single-device graphs
 }
 
 // stepVariant is one kind of training graph: with or without document
@@ -118,10 +121,17 @@ type TrainerOptions struct {
 	// Unlooped starts a depth-recurrent model without its loops (see
 	// SetLooping).
 	Unlooped bool
+	// Devices is the number of data-parallel ranks, one per device of the
+	// backend (0 means 1); see distributed.go and Trainer.StepRanks.
+	Devices int
+	// ForceSPMD compiles the steps as SPMD programs even on one device, so
+	// that the multi-device path can be checked on a single GPU.
+	ForceSPMD bool
 }
 
 func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts TrainerOptions) (t *Trainer, err error) {
 	defer recoverGraphPanic("new trainer", &err)
+	opt = opt.ResolveNewtonSchulz(isPureGo(backend))
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
@@ -133,14 +143,20 @@ func newTrainer(backend backends.Backend, net network, opt OptimizerConfig, opts
 	}
 	t = &Trainer{backend: backend, net: net, opt: opt, ctx: mlctx.New(), accum: opts.AccumSteps,
 		rules: map[string]paramRule{}, execs: map[stepVariant]*stepExecs{},
-		ema: opts.EMADecay, unlooped: opts.Unlooped}
+		ema: opts.EMADecay, unlooped: opts.Unlooped, devices: max(opts.Devices, 1)}
+	if t.devices > 1 || opts.ForceSPMD {
+		t.backend = spmdBackend{backend}
+		if t.mesh, err = deviceMesh(t.backend, t.devices); err != nil {
+			return nil, err
+		}
+	}
 	for _, p := range net.params {
 		if p.rule.kind == muonUpdate && len(p.shape) != 2 {
 			return nil, fmt.Errorf("trainer: Muon needs 2-D parameters, %q has shape %v", p.name, p.shape)
 		}
 		t.rules[p.name] = p.rule
 	}
-	if err := net.init(backend, t.ctx, opts.Seed); err != nil {
+	if err := net.init(t.backend, t.ctx, opts.Seed); err != nil {
 		return nil, fmt.Errorf("trainer: initialise weights: %w", err)
 	}
 	if err := t.roundStored(); err != nil {
@@ -165,11 +181,11 @@ func (t *Trainer) stepExecs(v stepVariant) (*stepExecs, error) {
 	e := &stepExecs{}
 	var err error
 	if t.accum > 1 {
-		if e.accumulate, err = mlctx.NewExec(t.backend, t.ctx.Reuse(), t.stepGraph(false, v)); err != nil {
+		if e.accumulate, err = t.newStepExec(false, v); err != nil {
 			return nil, fmt.Errorf("trainer: %w", err)
 		}
 	}
-	if e.apply, err = mlctx.NewExec(t.backend, t.ctx.Reuse(), t.stepGraph(true, v)); err != nil {
+	if e.apply, err = t.newStepExec(true, v); err != nil {
 		return nil, fmt.Errorf("trainer: %w", err)
 	}
 	t.execs[v] = e
@@ -266,7 +282,9 @@ func (t *Trainer) stepGraph(apply bool, variant stepVariant) func(ctx *mlctx.Con
 			}
 		}
 		if apply {
-			grads = clipGlobalNorm(grads, t.opt.GradClipNorm)
+			// The ranks' mean (one AllReduce on several devices, nothing on
+			// one) and the clip, in the order the run's reference uses.
+			grads = reduceGradients(grads, t.opt, t.rankMeanOf(vars))
 			hp := hyperNodes{lrScale: in[2], momentum: in[3], adamStep: in[4]}
 			for i, v := range vars {
 				t.opt.applyUpdate(ctx, v, grads[i], t.rules[paramName(v)], hp)
@@ -293,6 +311,9 @@ func (t *Trainer) variable(name string) *mlctx.Variable {
 // the mean training loss of the micro-batches. A NaN or infinite loss is an
 // error naming the step; the weights are then not to be trusted.
 func (t *Trainer) Step(ctx context.Context, micro []Batch, lrScale, momentum float64) (loss float64, err error) {
+	if t.mesh != nil {
+		return t.StepRanks(ctx, [][]Batch{micro}, lrScale, momentum)
+	}
 	defer recoverGraphPanic(fmt.Sprintf("step %d", t.steps+1), &err)
 	if len(micro) != t.accum {
 		return 0, fmt.Errorf("step %d: got %d micro-batches, the trainer accumulates %d", t.steps+1, len(micro), t.accum)

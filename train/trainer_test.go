@@ -44,7 +44,7 @@ func maxWeightDiff(a, b model.Weights) float64 {
 
 func TestTrainerLossDecreases(t *testing.T) {
 	opt := DefaultOptimizer()
-	opt.NewtonSchulzDType = dtypes.InvalidDType
+	opt.NewtonSchulzDType = dtypes.Int32
 	if _, err := newTrainer(goBackend(t), toyNetwork(toyVocab, toyDim, opt), opt, TrainerOptions{AccumSteps: 1}); err == nil {
 		t.Fatal("an invalid Newton-Schulz dtype was accepted")
 	}

@@ -83,7 +83,7 @@ func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
 	fs.Float64Var(&f.muonWD, "muon-weight-decay", 0, "decoupled weight decay of Muon's matrices")
 	fs.Float64Var(&f.embedWD, "embed-weight-decay", 0, "decoupled weight decay of the embedding")
 	fs.Float64Var(&f.scalarWD, "scalar-weight-decay", 0, "decoupled weight decay of control parameters")
-	fs.StringVar(&f.muonDType, "muon-dtype", "", "Newton-Schulz dtype: bfloat16 (reference) or float32 ("+presets(func(s train.Settings) any { return s.Optimizer.NewtonSchulzDType })+")")
+	fs.StringVar(&f.muonDType, "muon-dtype", "auto", "Newton-Schulz dtype: auto (float32 on the pure-Go backend, bfloat16, the reference's, on accelerators), bfloat16 or float32")
 	fs.StringVar(&f.storageDType, "storage-dtype", "auto", "the reference's bf16 storage points (tied embedding weights/moments/gradient, Muon's update): "+
 		"bfloat16, float32, or auto (bfloat16 when the matmuls run in bfloat16, i.e. on a GPU; float32 on the CPU)")
 	fs.IntVar(&f.qatBits, "qat-bits", 0, "quantization-aware training: fake-quantize every block matrix to this many bits per row (2..8); 0 = off")
@@ -203,12 +203,14 @@ func (f *settingFlags) apply(s *train.Settings) error {
 			s.GPTQReserveSeconds = f.gptqReserve
 		case "muon-dtype":
 			switch f.muonDType {
+			case "auto":
+				o.NewtonSchulzDType = dtypes.InvalidDType
 			case "bfloat16", "bf16":
 				o.NewtonSchulzDType = dtypes.BFloat16
 			case "float32", "f32":
 				o.NewtonSchulzDType = dtypes.Float32
 			default:
-				err = fmt.Errorf("%w: --muon-dtype must be bfloat16 or float32, got %q", errUsage, f.muonDType)
+				err = fmt.Errorf("%w: --muon-dtype must be auto, bfloat16 or float32, got %q", errUsage, f.muonDType)
 			}
 		}
 	})
@@ -251,6 +253,8 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	tokPath := fs.String("tokenizer", "", "SentencePiece .model of the shards (default: the resumed run's, else the one the data's manifest.json names, else the embedded sp1024)")
 	out := fs.String("out", "", "output directory (default runs/<timestamp>; with --resume, the run's directory)")
 	backendSpec := fs.String("backend", "", "compute backend: go, cuda, or a gomlx spec (default: a GPU if present, else pure Go)")
+	devices := fs.Int("devices", 0, "data-parallel ranks, one per device, each reading its own spans of every step (0 = all of the backend's devices, at most 8; the CPU has 1)")
+	spmd := fs.Bool("spmd", false, "compile the data-parallel (SPMD) step even on one device: a check of the multi-device path on one GPU")
 	resume := fs.String("resume", "", "continue the run saved in this checkpoint directory (with its own data and tokenizer)")
 	force := fs.Bool("force", false, "replace an earlier run in --out instead of refusing")
 	allowDataChange := fs.Bool("allow-data-change", false, "with --resume: train on other --data or another --tokenizer than the checkpoint records")
@@ -345,7 +349,7 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	progressW := outf.progress(env)
 	opts := train.Options{
 		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(cacheTok, filepath.Join(*out, "data")),
-		Tokenizer: tok, BackendSpec: *backendSpec, OutDir: *out, Resume: *resume, Force: *force, AllowDataChange: *allowDataChange,
+		Tokenizer: tok, BackendSpec: *backendSpec, Devices: *devices, SPMD: *spmd, OutDir: *out, Resume: *resume, Force: *force, AllowDataChange: *allowDataChange,
 		Log: logW, Progress: progressW,
 	}
 	if s.GPTQReserveSeconds > 0 {

@@ -142,11 +142,11 @@ func TestBenchTrainSmall(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var rs []train.BenchResult
-	if err := json.Unmarshal([]byte(stdout), &rs); err != nil || len(rs) != 1 {
+	var rep benchTrainReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || len(rep.Results) != 1 {
 		t.Fatalf("%v: %s", err, stdout)
 	}
-	r := rs[0]
+	r := rep.Results[0]
 	if r.StepMs <= 0 || r.CompileMs <= 0 || r.BatchTokens != 256 || r.TokensPerS <= 0 {
 		t.Fatalf("bench result %+v", r)
 	}
