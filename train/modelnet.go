@@ -170,9 +170,11 @@ func initModel(ctx *mlctx.Context, cfg model.Config, seed int64) error {
 	return model.LoadWeights(ctx, cfg, w)
 }
 
-// TrainFLOPsPerToken estimates training arithmetic per token: 6 per
-// parameter taking part in matmuls (forward and backward), plus attention
-// scores and values, 12*layers*dim*seqLen (PaLM's appendix B estimate).
+// TrainFLOPsPerToken is the model's training arithmetic per token at
+// sequence length seqLen for the full (looped) graph: three forward passes
+// of model.Config.FLOPsPerToken, the weight matmuls once per virtual layer
+// (depth recurrence reruns shared weights) plus attention's q·kᵀ and p·v at
+// seqLen (PaLM's appendix B convention, every key counted).
 func TrainFLOPsPerToken(cfg model.Config, seqLen int) float64 {
-	return 6*float64(cfg.NumParams()) + 12*float64(cfg.NumLayers*cfg.ModelDim*seqLen)
+	return cfg.FLOPsPerToken(seqLen, true).Train()
 }

@@ -5,38 +5,59 @@
 #     go build -o .gpu/golf ./cmd/golf
 # then run this script there with `.gpu` carried:
 #     bash scripts/gpu/check.sh
-# It builds nothing. Steps, each with its own time limit (about 8 minutes in all):
+# It builds nothing. Steps, each with its own time limit (about 8 minutes in
+# all on one H100; the limits add up to more, for retries after an
+# out-of-memory failure):
 #   1. the backend: the CUDA PJRT plugin that ships with the image's JAX;
 #   2. `golf data build`: shards of the embedded corpus (golf's own tokenizer
 #      and shard writer) in .gpu-data (not under $OUT: they stay there);
-#   3. `golf bench train --preset baseline`: compile time and ms per
-#      524,288-token step (retried with smaller micro-batches if the default
-#      65,536-token one does not fit);
-#   4. `golf train --preset baseline --max-seconds $TRAIN_SECONDS` on those
-#      shards, then its evaluation;
-#   5. a short table. Logs and JSON go under $OUT.
+#   3. `golf bench train`, each with the device's bf16 matmul peak measured in
+#      the same run (compile time, ms/step, tokens/s, model TFLOP/s and the
+#      fraction of the peak):
+#        a. the baseline with the materialised attention (the reference
+#           formulation), XLA's HLO dumps and buffer assignments under
+#           $OUT/xla (--profile);
+#        b. the baseline with the chunked attention;
+#        c. the record (786,432-token steps) with the chunked attention (its
+#           materialised scores need ~110 GB at 65,536-token micro-batches);
+#      each retried with smaller micro-batches if the automatic one does not
+#      fit;
+#   4. `golf train --preset baseline --devices 1` on those shards for
+#      $TRAIN_SECONDS, then its evaluation: the single-device step (N = 1);
+#   5. `golf train ... --devices 1 --spmd --max-steps $SPMD_STEPS`: the same
+#      steps through the data-parallel SPMD program (its AllReduce over a
+#      one-device mesh); its losses are compared with step 4's, step by step;
+#   6. a short table. Logs and JSON go under $OUT.
+# CHECK_CPU=1 rehearses the whole script on a machine without a GPU: the
+# pure-Go backend, the tiny and tiny-record presets, small batches and a
+# short budget (step 5 then reports that the pure-Go backend has no SPMD).
 set -u -o pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-$ROOT/gpu-out}
 GOLF=${GOLF:-$ROOT/.gpu/golf}
-TRAIN_SECONDS=${TRAIN_SECONDS:-120}
-BENCH_STEPS=${BENCH_STEPS:-5}
+TRAIN_SECONDS=${TRAIN_SECONDS:-45}
+SPMD_STEPS=${SPMD_STEPS:-8}
+BENCH_STEPS=${BENCH_STEPS:-4}
+TRAIN_LIMIT=${TRAIN_LIMIT:-240} # seconds for step 4: compile, the budget, the evaluation
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/check.log") 2>&1
 step() { echo; echo "== $(date +%T) $*"; }
 [ -x "$GOLF" ] || { echo "no golf binary at $GOLF: run 'go build -o .gpu/golf ./cmd/golf' and carry .gpu"; exit 1; }
 
-# CHECK_CPU=1 rehearses the whole script on a machine without a GPU: the
-# pure-Go backend, the tiny preset and a short budget.
-PRESET=baseline
+BASE=baseline
+REC=record
 BACKEND=()
+BENCH_BATCH=()
+TRAIN_BATCH=()
 if [ "${CHECK_CPU:-0}" = 1 ]; then
-  PRESET=tiny; BACKEND=(--backend go --batch-tokens 1024); TRAIN_SECONDS=${TRAIN_SECONDS_CPU:-20}; BENCH_STEPS=1
+  BASE=tiny; REC=tiny-record; BACKEND=(--backend go); BENCH_BATCH=(--batch-tokens 2048)
+  TRAIN_BATCH=(--batch-tokens 2048); TRAIN_SECONDS=${TRAIN_SECONDS_CPU:-15}; BENCH_STEPS=1; SPMD_STEPS=3
+  TRAIN_LIMIT=900 # the final evaluation of the whole validation split is slow on the CPU
 fi
 
 step "1. backend"
 if [ "${CHECK_CPU:-0}" = 1 ]; then
-  echo "CPU rehearsal: pure-Go backend, tiny preset"
+  echo "CPU rehearsal: pure-Go backend, presets $BASE and $REC"
 else
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 PLUGIN=$(ls /opt/*/.venv/lib/python3*/site-packages/jax_plugins/xla_cuda*/xla_cuda_plugin.so 2>/dev/null | tail -1)
@@ -57,39 +78,65 @@ timeout 150 "$GOLF" data build --out "$DATA" --force --quiet > "$OUT/data-build.
 tail -4 "$OUT/data-build.log"
 echo "shards: $(ls "$DATA" | tr '\n' ' ') ($(( $(date +%s) - START ))s)"
 
-step "3. golf bench train --preset $PRESET"
-BENCH_OK=0
-for MICRO in 0 32768 16384; do
-  if timeout 240 "$GOLF" bench train "${BACKEND[@]}" --preset "$PRESET" --steps "$BENCH_STEPS" --micro-batch-tokens "$MICRO" --json \
-      > "$OUT/bench.json" 2> "$OUT/bench-$MICRO.log"; then
-    BENCH_OK=1; BENCH_MICRO=$MICRO; break
-  fi
-  echo "bench with micro-batch $MICRO failed:"; tail -5 "$OUT/bench-$MICRO.log"
-done
+# bench NAME LIMIT ARGS...: golf bench train with micro-batch retries; the
+# JSON goes to $OUT/bench-NAME.json.
+bench() {
+  local name=$1 limit=$2; shift 2
+  for MICRO in 0 32768 16384; do
+    if timeout "$limit" "$GOLF" bench train "${BACKEND[@]}" "${BENCH_BATCH[@]}" --steps "$BENCH_STEPS" \
+        --micro-batch-tokens "$MICRO" --json-out "$OUT/bench-$name.json" "$@" \
+        > "$OUT/bench-$name.txt" 2> "$OUT/bench-$name-$MICRO.log"; then
+      cat "$OUT/bench-$name.txt"; return 0
+    fi
+    echo "bench $name with micro-batch $MICRO failed:"; tail -5 "$OUT/bench-$name-$MICRO.log"
+    rm -f "$OUT/bench-$name.json"
+  done
+  return 1
+}
 
-step "4. golf train --preset $PRESET --max-seconds $TRAIN_SECONDS"
-TRAIN_MICRO=${BENCH_MICRO:-0}
-timeout 330 "$GOLF" train "${BACKEND[@]}" --preset "$PRESET" --data "$DATA" --max-seconds "$TRAIN_SECONDS" --warmup-steps 3 \
-  --val-every 0 --micro-batch-tokens "$TRAIN_MICRO" --out "$OUT/train" --json \
-  > "$OUT/train-results.json" 2> "$OUT/train-stderr.log"
+step "3a. golf bench train --preset $BASE --attention materialized --profile"
+bench base-materialized 200 --preset "$BASE" --attention materialized --profile "$OUT/xla"
+step "3b. golf bench train --preset $BASE --attention chunked"
+bench base-chunked 150 --preset "$BASE" --attention chunked
+step "3c. golf bench train --preset $REC --attention chunked"
+bench rec-chunked 240 --preset "$REC" --attention chunked
+
+step "4. golf train --preset $BASE --devices 1 --max-seconds $TRAIN_SECONDS"
+TRAIN_MICRO=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['results'][0]['micro_batch_tokens'])" "$OUT/bench-base-materialized.json" 2>/dev/null || echo 0)
+timeout "$TRAIN_LIMIT" "$GOLF" train "${BACKEND[@]}" "${TRAIN_BATCH[@]}" --preset "$BASE" --devices 1 --data "$DATA" \
+  --max-seconds "$TRAIN_SECONDS" --warmup-steps 1 --val-every 0 --micro-batch-tokens "$TRAIN_MICRO" \
+  --out "$OUT/train" --force --json-out "$OUT/train-results.json" --quiet > "$OUT/train-stdout.log" 2> "$OUT/train-stderr.log"
 TRAIN_RC=$?
 grep -E "^(step|warmup_time|stopping|backend|world_size)" "$OUT/train/train.log" | tail -8
 
-step "5. summary"
-python3 - "$OUT" "$BENCH_OK" "$TRAIN_RC" <<'EOF'
-import json, sys, os
-out, bench_ok, train_rc = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
+step "5. golf train --preset $BASE --devices 1 --spmd --max-steps $SPMD_STEPS"
+timeout 150 "$GOLF" train "${BACKEND[@]}" "${TRAIN_BATCH[@]}" --preset "$BASE" --devices 1 --spmd --data "$DATA" \
+  --max-steps "$SPMD_STEPS" --max-seconds 0 --warmup-steps 1 --val-every 0 --val-tokens 8192 --micro-batch-tokens "$TRAIN_MICRO" \
+  --out "$OUT/train-spmd" --force --json-out "$OUT/train-spmd-results.json" --quiet > "$OUT/train-spmd-stdout.log" 2> "$OUT/train-spmd-stderr.log"
+SPMD_RC=$?
+[ $SPMD_RC = 0 ] || tail -3 "$OUT/train-spmd-stderr.log"
+
+step "6. summary"
+python3 - "$OUT" "$TRAIN_RC" "$SPMD_RC" "${CHECK_CPU:-0}" <<'EOF'
+import json, os, re, sys
+out, train_rc, spmd_rc, cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 rows = []
-if bench_ok:
-    for r in json.load(open(os.path.join(out, "bench.json"))):
-        rows += [("bench compile+first step", f"{r['compile_ms']/1000:.1f} s"),
-                 (f"bench ms/step ({r['batch_tokens']:,} tok)", f"{r['step_ms']:.1f} (min {r['step_ms_min']:.1f}) micro {r['micro_batch_tokens']}x{r['accum_steps']}"),
-                 ("bench tokens/s", f"{r['tokens_per_s']:,.0f}"),
-                 ("model TFLOP/s", f"{r['model_tflops']:.3g}")]
+for name in ("base-materialized", "base-chunked", "rec-chunked"):
+    path = os.path.join(out, f"bench-{name}.json")
+    if not os.path.exists(path):
+        rows.append((f"bench {name}", "FAILED")); continue
+    rep = json.load(open(path))
+    for r in rep["results"]:
+        tag = f"{r['preset']}/{r['attention']}"
+        rows += [(f"{tag} compile+first step", f"{r['compile_ms']/1000:.1f} s"),
+                 (f"{tag} ms/step ({r['batch_tokens']:,} tok)", f"{r['step_ms']:.1f} (min {r['step_ms_min']:.1f}) micro {r['micro_batch_tokens']}x{r['accum_steps']}"),
+                 (f"{tag} tokens/s", f"{r['tokens_per_s']:,.0f}"),
+                 (f"{tag} model TFLOP/s, of peak", f"{r['model_tflops']:.3g} of {r.get('peak_tflops', 0):.3g} = {r.get('peak_fraction', 0):.1%}")]
         if r["preset"] == "baseline" and r["batch_tokens"] == 524288:
-            rows.append(("step time vs PyTorch on one H100 (355 ms)", f"{r['step_ms']/355:.2f}x"))
-else:
-    rows.append(("bench", "FAILED"))
+            rows.append((f"{tag} step vs PyTorch on one H100 (355 ms)", f"{r['step_ms']/355:.2f}x"))
+mem = os.path.join(out, "xla", "memory.txt")
+if os.path.exists(mem):
+    rows += [("xla " + l.split(":")[0], l.split(":", 1)[1].strip()) for l in open(mem).read().splitlines()[:4] if ":" in l]
 try:
     r = json.load(open(os.path.join(out, "train-results.json")))
     rows += [("train steps in budget", f"{r['steps']} ({r['stopped_by']})"),
@@ -98,7 +145,25 @@ try:
              ("val_loss / val_bpb", f"{r['val_loss']:.4f} / {r['val_bpb']:.4f}")]
 except Exception as e:
     rows.append(("train", f"FAILED rc={train_rc}: {e}"))
-w = max(len(a) for a, _ in rows)
-for a, b in rows:
-    print(f"{a:<{w}}  {b}")
+def losses(log):
+    got = {}
+    try:
+        for line in open(log):
+            m = re.match(r"step:(\d+)/\d+ train_loss:([0-9.]+)", line)
+            if m: got[int(m.group(1))] = float(m.group(2))
+    except OSError:
+        pass
+    return got
+a, b = losses(os.path.join(out, "train", "train.log")), losses(os.path.join(out, "train-spmd", "train.log"))
+common = sorted(set(a) & set(b))
+if cpu and spmd_rc != 0:
+    rows.append(("SPMD (--devices 1 --spmd)", "refused on the pure-Go backend (expected: no SPMD there)"))
+elif spmd_rc != 0 or not common:
+    rows.append(("SPMD (--devices 1 --spmd)", f"FAILED rc={spmd_rc}"))
+else:
+    worst = max(abs(a[s] - b[s]) for s in common)
+    rows.append(("SPMD vs single-device losses", f"steps {common[0]}..{common[-1]}: max |diff| {worst:.4f} ({'equal' if worst <= 2e-4 else 'DIFFERENT'})"))
+w = max(len(k) for k, _ in rows)
+for k, v in rows:
+    print(f"{k:<{w}}  {v}")
 EOF
