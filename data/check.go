@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/paramgolf/golf/internal/outlock"
 	"github.com/paramgolf/golf/internal/strictjson"
@@ -232,25 +233,56 @@ func CapValidation(val []uint16, seqLen, maxTokens int) []uint16 {
 // EnsureDefault builds the embedded corpus's shards (BuildDefault) into
 // dir with enc, unless dir already holds a complete build of them: a
 // manifest whose tokenizer digest is enc's (when enc has one) and whose
-// shards are all there. Repeated runs so tokenize the corpus once. A line
-// goes to log (nil: none) when it builds.
+// shards are all there. Repeated runs so tokenize the corpus once. While
+// another process builds into dir (two runs started together), it waits
+// for that build, until ctx ends, and uses it. A line goes to log (nil:
+// none) when it builds or waits.
 func EnsureDefault(ctx context.Context, dir string, enc Encoder, log io.Writer) error {
-	if m, err := ReadManifest(filepath.Join(dir, ManifestName)); err == nil && sameEncoder(m, enc) {
-		if tok, ok := enc.(*tokenizer.Model); ok {
-			if _, err := CheckDir(dir, tok); err == nil {
-				return nil
-			}
-		} else if _, err := CheckDir(dir, nil); err == nil {
+	waiting := false
+	for {
+		if defaultReady(dir, enc) {
 			return nil
 		}
+		if log != nil && !waiting {
+			fmt.Fprintf(log, "data: building the embedded corpus into %s\n", dir)
+		}
+		_, err := BuildDefault(ctx, dir, enc)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, outlock.ErrBusy) {
+			return fmt.Errorf("build the embedded corpus into %s: %w", dir, err)
+		}
+		// Another process is building the same cache (two runs started
+		// together): wait for it, then use its build.
+		if log != nil && !waiting {
+			fmt.Fprintf(log, "data: waiting: %v\n", err)
+		}
+		waiting = true
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("build the embedded corpus into %s: waiting for another build: %w", dir, ctx.Err())
+		case <-time.After(defaultBuildPoll):
+		}
 	}
-	if log != nil {
-		fmt.Fprintf(log, "data: building the embedded corpus into %s\n", dir)
+}
+
+// defaultBuildPoll is how often EnsureDefault looks again while another
+// process builds the cache.
+const defaultBuildPoll = 200 * time.Millisecond
+
+// defaultReady reports whether dir holds a complete build for enc.
+func defaultReady(dir string, enc Encoder) bool {
+	m, err := ReadManifest(filepath.Join(dir, ManifestName))
+	if err != nil || !sameEncoder(m, enc) {
+		return false
 	}
-	if _, err := BuildDefault(ctx, dir, enc); err != nil {
-		return fmt.Errorf("build the embedded corpus into %s: %w", dir, err)
+	if tok, ok := enc.(*tokenizer.Model); ok {
+		_, err = CheckDir(dir, tok)
+	} else {
+		_, err = CheckDir(dir, nil)
 	}
-	return nil
+	return err == nil
 }
 
 func sameEncoder(m *Manifest, enc Encoder) bool {

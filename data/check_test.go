@@ -3,11 +3,13 @@ package data
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/paramgolf/golf/internal/outlock"
 	"github.com/paramgolf/golf/tokenizer"
@@ -263,5 +265,44 @@ func TestEnsureDefault(t *testing.T) {
 	os.Remove(files[0])
 	if err := EnsureDefault(context.Background(), dir, tokenizer.Default(), &log); err != nil || !strings.Contains(log.String(), "building") {
 		t.Fatalf("after a shard went missing: %v %q", err, log.String())
+	}
+}
+
+// Two runs that start together share one build of the embedded corpus: the
+// second waits for the first's lock instead of failing, and uses its build.
+func TestEnsureDefaultWaitsForAnotherBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the embedded corpus")
+	}
+	dir := t.TempDir()
+	other, err := outlock.Acquire(dir, "another golf train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While the other holds the lock, EnsureDefault waits until its context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	var log bytes.Buffer
+	err = EnsureDefault(ctx, dir, tokenizer.Default(), &log)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(log.String(), "another golf train") {
+		t.Fatalf("with the lock held: %v, log %q (want a wait naming the holder, ended by the context)", err, log.String())
+	}
+	// When the other releases the lock, the waiting one goes on.
+	done := make(chan error, 1)
+	go func() { done <- EnsureDefault(context.Background(), dir, tokenizer.Default(), nil) }()
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("returned while the lock was held: %v", err)
+	default:
+	}
+	if err := other.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("after the release: %v", err)
+	}
+	if _, err := CheckDir(dir, tokenizer.Default()); err != nil {
+		t.Fatalf("the build: %v", err)
 	}
 }
