@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Generate tokenizer/scripts_table.go: the Unicode script of every code point
+"""Generate tokenizer/spmtrain/scripts_table.go: the Unicode script of every code point
 as SentencePiece 0.1.97's trainer sees it.
 
 The trainer refuses to merge characters of different scripts
@@ -12,7 +12,7 @@ ranges. Code points it does not list are Common, as in the reference.
 
     git -C <sentencepiece mirror> show v0.1.97:src/unicode_script_map.h > /tmp/usm.h
     git -C <sentencepiece mirror> show v0.1.97:src/unicode_script.h > /tmp/us.h
-    /usr/bin/python3 tokenizer/testdata/gen_scripts.py /tmp/usm.h /tmp/us.h
+    /usr/bin/python3 tokenizer/spmtrain/testdata/gen_scripts.py /tmp/usm.h /tmp/us.h
 """
 
 import os
