@@ -47,6 +47,8 @@ var Tooling = []string{
 	"scripts/",                    // shell tooling
 	"quant/bench/",                // golf bench compress: codec and scheme comparison, plots
 	"quant/synthetic/",            // synthetic weights and Hessians
+	"tokenizer/spmtrain/",         // SentencePiece BPE training (golf tokenizer train)
+	"data/download/",              // the challenge's data from Hugging Face (golf data download)
 	"cmd/golf/bench_*.go",         // golf bench tokenize|train|compress|ablate
 	"cmd/golf/data.go",            // golf data build|inspect
 	"cmd/golf/download.go",        // golf data download

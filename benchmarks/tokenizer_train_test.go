@@ -2,7 +2,7 @@ package benchmarks
 
 // Tokenizer training against spm_train. Each iteration trains on the
 // embedded corpus's training documents (one per line, as spm_train reads a
-// file) with the challenge's settings, with tokenizer.Train and then with
+// file) with the challenge's settings, with spmtrain.Train and then with
 // spm_train on the same file, checks that the two .model files are the same
 // bytes, and reports our speed as a multiple of spm_train's (x_spm, above 1
 // is faster), both wall-clock times, and peak memory: spm_train's maximum
@@ -27,6 +27,7 @@ import (
 
 	"github.com/paramgolf/golf/data/corpus"
 	"github.com/paramgolf/golf/tokenizer"
+	"github.com/paramgolf/golf/tokenizer/spmtrain"
 )
 
 // peakHeap runs fn while sampling the Go heap and returns the largest
@@ -79,7 +80,7 @@ func BenchmarkTokenizerTrainVsSPM(b *testing.B) {
 	for _, vocab := range []int{1024, 8192} {
 		b.Run("sp"+strconv.Itoa(vocab), func(b *testing.B) {
 			prefix := "sp" + strconv.Itoa(vocab)
-			opts := tokenizer.DefaultTrainOptions(vocab)
+			opts := spmtrain.DefaultOptions(vocab)
 			opts.MaxSentenceLength = 300000
 			opts.Input, opts.ModelPrefix = []string{"corpus.txt"}, prefix
 			var ours, ref time.Duration
@@ -88,7 +89,7 @@ func BenchmarkTokenizerTrainVsSPM(b *testing.B) {
 				var m *tokenizer.Model
 				start := time.Now()
 				peak := peakHeap(func() {
-					if m, err = tokenizer.Train(context.Background(), lines, opts); err != nil {
+					if m, err = spmtrain.Train(context.Background(), lines, opts); err != nil {
 						b.Fatal(err)
 					}
 				})

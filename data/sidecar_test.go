@@ -13,6 +13,7 @@ import (
 
 	"github.com/paramgolf/golf/data/corpus"
 	"github.com/paramgolf/golf/tokenizer"
+	"github.com/paramgolf/golf/tokenizer/spmtrain"
 )
 
 var _ CaseOpsEncoder = (*tokenizer.Model)(nil)
@@ -27,10 +28,10 @@ var caseOpsModel = sync.OnceValues(func() (*tokenizer.Model, error) {
 	for _, d := range docs[corpus.ValDocs : corpus.ValDocs+30] {
 		s = append(s, tokenizer.CaseOpsEncode(d.Text))
 	}
-	o := tokenizer.DefaultTrainOptions(800)
+	o := spmtrain.DefaultOptions(800)
 	o.UserDefinedSymbols = tokenizer.CaseOpsSymbols
 	o.MaxSentenceLength = 1 << 20
-	return tokenizer.Train(context.Background(), s, o)
+	return spmtrain.Train(context.Background(), s, o)
 })
 
 // adversarialDocs hold what the sidecar must account for: capitals of

@@ -35,7 +35,7 @@ const (
 )
 
 // CaseOpsSymbols are the four operators in id order, as user-defined
-// symbols for training a CaseOps tokenizer (TrainOptions.UserDefinedSymbols).
+// symbols for training a CaseOps tokenizer (spmtrain.Options.UserDefinedSymbols).
 var CaseOpsSymbols = []string{string(CaseOpsTitle), string(CaseOpsAllCaps), string(CaseOpsCapNext), string(CaseOpsEscape)}
 
 // CaseOpsTransformName is the name the record's tools give the transform

@@ -11,10 +11,11 @@ import (
 
 	"github.com/paramgolf/golf/data/corpus"
 	"github.com/paramgolf/golf/tokenizer"
+	"github.com/paramgolf/golf/tokenizer/spmtrain"
 )
 
 // caseOpsRef is testdata/train/caseops.json.gz: outputs of the record's
-// lossless_caps.py (see gen_train_reference.py).
+// lossless_caps.py (see spmtrain/testdata/gen_train_reference.py).
 type caseOpsRef struct {
 	TransformName string            `json:"transform_name"`
 	Corpus        []string          `json:"corpus"`      // SHA-256 of each document's transform
@@ -116,8 +117,8 @@ func TestCaseOpsParity(t *testing.T) {
 }
 
 // caseOpsModel trains the reference's CaseOps model (the case
-// caseops_corpus_8192, byte-identical to spm_train's as TestTrainParity
-// checks) once.
+// caseops_corpus_8192, byte-identical to spm_train's as spmtrain's
+// TestTrainParity checks) once.
 var caseOpsModel = sync.OnceValues(func() (*tokenizer.Model, error) {
 	texts, err := corpusDocs()
 	if err != nil {
@@ -127,10 +128,10 @@ var caseOpsModel = sync.OnceValues(func() (*tokenizer.Model, error) {
 	for _, d := range texts[corpus.ValDocs:] {
 		sentences = append(sentences, tokenizer.CaseOpsEncode(d))
 	}
-	o := tokenizer.DefaultTrainOptions(8192)
+	o := spmtrain.DefaultOptions(8192)
 	o.UserDefinedSymbols = tokenizer.CaseOpsSymbols
 	o.MaxSentenceLength = 300000
-	return tokenizer.Train(context.Background(), sentences, o)
+	return spmtrain.Train(context.Background(), sentences, o)
 })
 
 // trimmedLen is the UTF-8 length of text without the whitespace that the
@@ -278,10 +279,10 @@ func smallCaseOpsModel(t testing.TB) *tokenizer.Model {
 	for _, d := range texts[corpus.ValDocs : corpus.ValDocs+20] {
 		sentences = append(sentences, tokenizer.CaseOpsEncode(d))
 	}
-	o := tokenizer.DefaultTrainOptions(700)
+	o := spmtrain.DefaultOptions(700)
 	o.UserDefinedSymbols = tokenizer.CaseOpsSymbols
 	o.MaxSentenceLength = 300000
-	m, err := tokenizer.Train(context.Background(), sentences, o)
+	m, err := spmtrain.Train(context.Background(), sentences, o)
 	if err != nil {
 		t.Fatal(err)
 	}

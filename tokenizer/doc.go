@@ -26,14 +26,11 @@
 // [ByteTable] counts the bytes each token stands for, as the challenge's
 // val_bpb does: val_bpb = total nats / (ln 2 × total bytes).
 //
-// [Train] trains a BPE vocabulary as spm_train 0.1.97 does, with the same
-// pieces in the same order with the same scores, and writes the same .model
-// file byte for byte ([Model.MarshalBinary]; .vocab with
-// [Model.WriteVocab]). Where the reference's result depends on libstdc++
-// (which of the pairs tied at the 5% cut of its "active" set it keeps, and
-// how it samples sentences) train_stdcompat.go reproduces the library;
-// testdata/gen_train_reference.py produces the reference outputs
-// (testdata/train/).
+// Package spmtrain (tokenizer/spmtrain, tooling) trains BPE vocabularies
+// as spm_train 0.1.97 does. [Model.MarshalBinary] and [Model.Save] write a
+// model's .model file (the bytes it was read from, or those training
+// made), [Model.WriteVocab] the .vocab file that spm_train writes beside
+// it.
 //
 // [CaseOpsEncode] is the record's lossless capitalization transform and
 // [CaseOpsDecode] its inverse; [Model.CaseOpsEncode] returns with each token

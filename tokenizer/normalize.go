@@ -254,6 +254,29 @@ func (n *normalizer) wsSymbol() string {
 	return " "
 }
 
+// Normalizer is the normalization of a NormalizerSpec on its own, without a
+// model: what a trainer (package spmtrain) normalizes its sentences with
+// before the model exists. A Model normalizes with the same rules
+// ([Model.Normalize]).
+type Normalizer struct{ n *normalizer }
+
+// NewNormalizer returns the normalizer of spec; wsAsSuffix is the trainer
+// spec's treat_whitespace_as_suffix (the dummy prefix then goes at the end).
+// User-defined pieces are not protected from normalization.
+func NewNormalizer(spec NormalizerSpec, wsAsSuffix bool) (*Normalizer, error) {
+	n, err := newNormalizer(spec, wsAsSuffix, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Normalizer{n}, nil
+}
+
+// AppendNormalized appends the normalized form of s to dst, exactly as the
+// reference's Normalizer::Normalize writes it.
+func (n *Normalizer) AppendNormalized(dst []byte, s string) []byte {
+	return n.n.appendNormalized(dst, s)
+}
+
 // appendNormalized appends the normalized form of in to dst, exactly as the
 // reference's Normalizer::Normalize: rules applied left to right; with
 // remove_extra_whitespaces, leading spaces dropped, runs of spaces (after the

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/data/download"
 	"github.com/paramgolf/golf/internal/report"
 )
 
@@ -40,11 +40,11 @@ func runDataDownload(ctx context.Context, env *cliEnv, args []string) error {
 		"HF_ENDPOINT, HF_TOKEN are honoured.\n")
 	variant := fs.String("variant", "sp1024", "dataset: sp1024, sp4096, sp8192, byte260, or another name in the manifest (e.g. sp8192_lossless_caps_caseops_v1_reserved)")
 	dataset := fs.String("dataset", "", "the manifest's dataset name, instead of --variant")
-	trainShards := fs.Int("train-shards", data.DefaultTrainShards, "training shards to fetch (a prefix of the frozen order)")
-	repo := fs.String("repo", envOr("MATCHED_FINEWEB_REPO_ID", data.DefaultRepo), "Hugging Face dataset repository (community exports: kevclark/parameter-golf, romeerp/parameter-golf-caseops-v1, ...)")
-	root := fs.String("root", envOr("MATCHED_FINEWEB_REMOTE_ROOT_PREFIX", data.DefaultRemoteRoot), `repository folder holding manifest.json ("." for the top)`)
+	trainShards := fs.Int("train-shards", download.DefaultTrainShards, "training shards to fetch (a prefix of the frozen order)")
+	repo := fs.String("repo", envOr("MATCHED_FINEWEB_REPO_ID", download.DefaultRepo), "Hugging Face dataset repository (community exports: kevclark/parameter-golf, romeerp/parameter-golf-caseops-v1, ...)")
+	root := fs.String("root", envOr("MATCHED_FINEWEB_REMOTE_ROOT_PREFIX", download.DefaultRemoteRoot), `repository folder holding manifest.json ("." for the top)`)
 	revision := fs.String("revision", "main", "branch, tag or commit")
-	endpoint := fs.String("endpoint", envOr("HF_ENDPOINT", data.DefaultEndpoint), "server (a mirror, or a test server)")
+	endpoint := fs.String("endpoint", envOr("HF_ENDPOINT", download.DefaultEndpoint), "server (a mirror, or a test server)")
 	out := fs.String("out", "data", "local root of the layout")
 	withDocs := fs.Bool("with-docs", false, "also fetch docs_selected.jsonl and its source manifest (for retraining tokenizers)")
 	valBytes := fs.String("val-bytes", "auto", "fetch the validation byte sidecar (fineweb_val_bytes_*.bin): auto (CaseOps datasets), yes or no")
@@ -73,7 +73,7 @@ func runDataDownload(ctx context.Context, env *cliEnv, args []string) error {
 	} else if *retries == 0 {
 		*retries = -1 // none
 	}
-	opt := data.DownloadOptions{
+	opt := download.Options{
 		Out: *out, Repo: *repo, RemoteRoot: *root, Revision: *revision, Endpoint: *endpoint, Token: os.Getenv("HF_TOKEN"),
 		Variant: *variant, Dataset: *dataset, TrainShards: *trainShards, WithDocs: *withDocs, ValBytes: *valBytes,
 		SkipManifest: *skipManifest, Force: *force, Retries: *retries,
@@ -82,7 +82,7 @@ func runDataDownload(ctx context.Context, env *cliEnv, args []string) error {
 		opt.RemoteRoot = "."
 	}
 	opt.Progress = outf.progress(env)
-	res, err := data.Download(ctx, opt)
+	res, err := download.Fetch(ctx, opt)
 	if err != nil {
 		return err
 	}

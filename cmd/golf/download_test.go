@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/data/download"
 )
 
 // hubServer serves a small repository in the challenge's layout under
@@ -72,7 +73,7 @@ func TestDataDownloadCLI(t *testing.T) {
 	}
 	// JSON, everything present now.
 	code, stdout, _ = dataCLI(t, "", "data", "download", "--endpoint", url, "--repo", "someone/golf-data", "--out", out, "--train-shards", "1", "--json")
-	var res data.DownloadResult
+	var res download.Result
 	if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil || res.Downloaded != 0 || len(res.Files) != 4 {
 		t.Fatalf("second run: exit %d, %+v", code, res)
 	}

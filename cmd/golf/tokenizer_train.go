@@ -15,6 +15,7 @@ import (
 	"github.com/paramgolf/golf/internal/atomicfile"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/tokenizer"
+	"github.com/paramgolf/golf/tokenizer/spmtrain"
 )
 
 func init() {
@@ -27,7 +28,7 @@ func init() {
 
 // spmFlag sets one spm_train option from a golf flag.
 type spmFlag struct {
-	opts  *tokenizer.TrainOptions
+	opts  *spmtrain.Options
 	name  string // the spm_train flag name
 	value string
 	isSet bool
@@ -60,15 +61,15 @@ func golfFlagName(spm string) string {
 
 // trainReport is the JSON output of golf tokenizer train.
 type trainReport struct {
-	Model      string               `json:"model"`
-	Vocab      string               `json:"vocab"`
-	SHA256     string               `json:"sha256"`
-	VocabSize  int                  `json:"vocab_size"`
-	CaseOps    bool                 `json:"caseops"`
-	Sentences  string               `json:"sentences"` // "docs" or "lines"
-	Stats      tokenizer.TrainStats `json:"stats"`
-	Normalizer string               `json:"normalizer"`
-	Options    map[string]string    `json:"options"`
+	Model      string            `json:"model"`
+	Vocab      string            `json:"vocab"`
+	SHA256     string            `json:"sha256"`
+	VocabSize  int               `json:"vocab_size"`
+	CaseOps    bool              `json:"caseops"`
+	Sentences  string            `json:"sentences"` // "docs" or "lines"
+	Stats      spmtrain.Stats    `json:"stats"`
+	Normalizer string            `json:"normalizer"`
+	Options    map[string]string `json:"options"`
 }
 
 func runTokenizerTrain(ctx context.Context, env *cliEnv, args []string) error {
@@ -84,7 +85,7 @@ func runTokenizerTrain(ctx context.Context, env *cliEnv, args []string) error {
 		"fed them; with --sentences lines (the default for plain text) each line is one, as\n"+
 		"spm_train reads a file. The reference skips sentences longer than\n"+
 		"--max-sentence-length bytes (4192). Writes F.model and F.vocab.\n")
-	opts := tokenizer.DefaultTrainOptions(0)
+	opts := spmtrain.DefaultOptions(0)
 	// --spm-defaults changes the defaults the other flags override, so it
 	// is read first.
 	for _, a := range args {
@@ -92,12 +93,12 @@ func runTokenizerTrain(ctx context.Context, env *cliEnv, args []string) error {
 			break
 		}
 		if a == "-spm-defaults" || a == "--spm-defaults" || a == "-spm-defaults=true" || a == "--spm-defaults=true" {
-			opts = tokenizer.SPMTrainOptions()
+			opts = spmtrain.SPMOptions()
 			opts.VocabSize = 0
 		}
 	}
 	spmFlags := map[string]*spmFlag{}
-	for _, name := range tokenizer.TrainFlagNames() {
+	for _, name := range spmtrain.FlagNames() {
 		if name == "input" || name == "model_prefix" {
 			continue
 		}
@@ -109,7 +110,7 @@ func runTokenizerTrain(ctx context.Context, env *cliEnv, args []string) error {
 			f.bool = true
 		}
 		spmFlags[name] = f
-		fs.Var(f, golfFlagName(name), tokenizer.TrainFlagUsage(name)+" (spm_train --"+name+")")
+		fs.Var(f, golfFlagName(name), spmtrain.FlagUsage(name)+" (spm_train --"+name+")")
 	}
 	fs.Bool("spm-defaults", false, "start from spm_train's own defaults (no byte fallback, unk 0, pad none, dummy prefix, hard limit, ...) instead of the challenge's")
 	out := fs.String("out", "", "output .model file (default fineweb_<vocab>_bpe.model, with _caseops for --caseops); the .vocab goes beside it")
@@ -173,7 +174,7 @@ func runTokenizerTrain(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	opts.Name = filepath.Base(*out)
 	opts.Progress = outf.progress(env)
-	var st tokenizer.TrainStats
+	var st spmtrain.Stats
 	opts.Stats = &st
 
 	inputs := make([]data.Input, 0, fs.NArg())
@@ -201,7 +202,7 @@ func runTokenizerTrain(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	ropt.Lines = mode == "lines"
 	seq := trainSentences(data.ReadDocuments(inputs, ropt), mode == "docs" && !*raw, *caseops)
-	m, err := tokenizer.TrainSeq(ctx, seq, opts)
+	m, err := spmtrain.TrainSeq(ctx, seq, opts)
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,10 @@ import (
 	"github.com/paramgolf/golf/train"
 )
 
-// trainRef reads one case of tokenizer/testdata/train/reference.json.gz.
+// trainRef reads one case of tokenizer/spmtrain/testdata/train/reference.json.gz.
 func trainRef(t *testing.T, name string) (modelSHA, vocabSHA string) {
 	t.Helper()
-	f, err := os.Open("../../tokenizer/testdata/train/reference.json.gz")
+	f, err := os.Open("../../tokenizer/spmtrain/testdata/train/reference.json.gz")
 	if err != nil {
 		t.Fatal(err)
 	}

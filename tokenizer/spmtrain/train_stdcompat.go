@@ -1,4 +1,4 @@
-package tokenizer
+package spmtrain
 
 import "fmt"
 

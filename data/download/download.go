@@ -1,4 +1,4 @@
-package data
+package download
 
 import (
 	"context"
@@ -20,29 +20,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/internal/progress"
 )
 
-// Downloading the challenge's data, as its data/cached_challenge_fineweb.py
-// does: from a Hugging Face dataset repository whose root folder (default
-// "datasets") holds
-//
-//	manifest.json                              what the export produced (see below)
-//	datasets/<dataset>/fineweb_val_NNNNNN.bin  validation shards
-//	datasets/<dataset>/fineweb_train_NNNNNN.bin training shards
-//	tokenizers/<file>                          each tokenizer's model_path, vocab_path or path
-//	docs_selected.jsonl                        the frozen documents (--with-docs)
-//	docs_selected.source_manifest.json
-//
-// and the same layout locally under Out with the root folder dropped
-// (Out/manifest.json, Out/datasets/fineweb10B_sp1024/..., Out/tokenizers/...).
-// The manifest names the datasets ("fineweb10B_sp1024" for --variant
-// sp1024), each with its tokenizer_name and stats (files_val, files_train,
-// tokens_val, tokens_train), the tokenizers with their artifact paths, and
-// shard_size: every shard but a split's last holds shard_size tokens, which
-// gives each shard's exact size.
-
-// Defaults of DownloadOptions, as the challenge's script has them.
+// Defaults of Options, as the challenge's script has them.
 const (
 	DefaultRepo        = "willdepueoai/parameter-golf"
 	DefaultRemoteRoot  = "datasets"
@@ -50,8 +32,8 @@ const (
 	DefaultTrainShards = 80
 )
 
-// DownloadOptions configures Download.
-type DownloadOptions struct {
+// Options configures Fetch.
+type Options struct {
 	// Out is the local root (the script's data/ folder).
 	Out string
 	// Repo is the Hugging Face dataset repository (DefaultRepo; community
@@ -75,7 +57,7 @@ type DownloadOptions struct {
 	Variant string
 	Dataset string
 	// TrainShards is how many training shards to fetch (a prefix of the
-	// frozen order); Download fails if the dataset has fewer.
+	// frozen order); Fetch fails if the dataset has fewer.
 	TrainShards int
 	// WithDocs also fetches docs_selected.jsonl and its source manifest.
 	WithDocs bool
@@ -104,23 +86,23 @@ type DownloadOptions struct {
 	Progress io.Writer
 }
 
-// DownloadResult says what Download did.
-type DownloadResult struct {
-	Repo        string         `json:"repo"`
-	Manifest    string         `json:"manifest"`    // local path
-	Dataset     string         `json:"dataset"`     // manifest name, e.g. fineweb10B_sp1024
-	DatasetDir  string         `json:"dataset_dir"` // local folder of the shards (golf train --data)
-	Tokenizers  []string       `json:"tokenizers"`  // local paths of the tokenizer files
-	Files       []DownloadFile `json:"files"`
-	Downloaded  int64          `json:"downloaded_bytes"`
-	Seconds     float64        `json:"seconds"`
-	TrainShards int            `json:"train_shards"`
-	ValShards   int            `json:"val_shards"`
-	ValBytes    int            `json:"val_byte_shards"`
+// Result says what Fetch did.
+type Result struct {
+	Repo        string   `json:"repo"`
+	Manifest    string   `json:"manifest"`    // local path
+	Dataset     string   `json:"dataset"`     // manifest name, e.g. fineweb10B_sp1024
+	DatasetDir  string   `json:"dataset_dir"` // local folder of the shards (golf train --data)
+	Tokenizers  []string `json:"tokenizers"`  // local paths of the tokenizer files
+	Files       []File   `json:"files"`
+	Downloaded  int64    `json:"downloaded_bytes"`
+	Seconds     float64  `json:"seconds"`
+	TrainShards int      `json:"train_shards"`
+	ValShards   int      `json:"val_shards"`
+	ValBytes    int      `json:"val_byte_shards"`
 }
 
-// DownloadFile is one file of a download.
-type DownloadFile struct {
+// File is one file of a download.
+type File struct {
 	Remote  string `json:"remote"` // path in the repository
 	Local   string `json:"local"`
 	Size    int64  `json:"size"`
@@ -160,7 +142,7 @@ func datasetForVariant(v string) (string, bool) {
 	return "", false
 }
 
-func (o *DownloadOptions) fill() error {
+func (o *Options) fill() error {
 	if o.Out == "" {
 		return errors.New("data: download: no output folder")
 	}
@@ -217,7 +199,7 @@ func (o *DownloadOptions) fill() error {
 }
 
 // remotePath joins the remote root and a path inside it.
-func (o *DownloadOptions) remotePath(p string) string {
+func (o *Options) remotePath(p string) string {
 	if o.RemoteRoot == "" {
 		return p
 	}
@@ -226,7 +208,7 @@ func (o *DownloadOptions) remotePath(p string) string {
 
 // localPath is where a remote path lands: Out joined with the path less
 // the remote root (the script's local_path_for_remote).
-func (o *DownloadOptions) localPath(remote string) string {
+func (o *Options) localPath(remote string) string {
 	rel := remote
 	if o.RemoteRoot != "" {
 		rel = strings.TrimPrefix(rel, o.RemoteRoot+"/")
@@ -235,7 +217,7 @@ func (o *DownloadOptions) localPath(remote string) string {
 }
 
 // fileURL is the resolve URL of a remote path.
-func (o *DownloadOptions) fileURL(remote string) string {
+func (o *Options) fileURL(remote string) string {
 	parts := strings.Split(remote, "/")
 	for i, p := range parts {
 		parts[i] = url.PathEscape(p)
@@ -252,7 +234,7 @@ type plannedFile struct {
 	shard    bool // a shard file: its header is checked
 }
 
-// Download fetches a dataset of the challenge's data: the manifest, the
+// Fetch downloads a dataset of the challenge's data: the manifest, the
 // validation shards (and their byte sidecar for CaseOps data), the first
 // opt.TrainShards training shards, the tokenizer files and, with WithDocs,
 // the documents. Files already present are kept (unless Force). Each file
@@ -263,12 +245,12 @@ type plannedFile struct {
 // X-Linked-Etag) or the manifest does (docs_sha256), and a shard's header.
 // An interrupted transfer resumes from the partial file (HTTP Range),
 // within a run (Retries) and across runs.
-func Download(ctx context.Context, opt DownloadOptions) (*DownloadResult, error) {
+func Fetch(ctx context.Context, opt Options) (*Result, error) {
 	start := time.Now()
 	if err := opt.fill(); err != nil {
 		return nil, err
 	}
-	res := &DownloadResult{Repo: opt.Repo}
+	res := &Result{Repo: opt.Repo}
 	manifestRemote := opt.remotePath("manifest.json")
 	res.Manifest = opt.localPath(manifestRemote)
 	d := &downloader{opt: &opt, res: res, meter: progress.New(opt.Progress, "data download", "bytes", 0)}
@@ -309,7 +291,7 @@ func Download(ctx context.Context, opt DownloadOptions) (*DownloadResult, error)
 }
 
 // planDownload lists the files of the chosen dataset, as the script does.
-func planDownload(opt *DownloadOptions, man *remoteManifest, res *DownloadResult) ([]plannedFile, error) {
+func planDownload(opt *Options, man *remoteManifest, res *Result) ([]plannedFile, error) {
 	name := opt.Dataset
 	var names []string
 	for _, ds := range man.Datasets {
@@ -376,7 +358,7 @@ func planDownload(opt *DownloadOptions, man *remoteManifest, res *DownloadResult
 			return 0
 		}
 		if i < n-1 {
-			return ShardHeaderBytes + 2*man.ShardSize
+			return data.ShardHeaderBytes + 2*man.ShardSize
 		}
 		if !haveTokens {
 			return 0
@@ -385,7 +367,7 @@ func planDownload(opt *DownloadOptions, man *remoteManifest, res *DownloadResult
 		if last <= 0 || last > man.ShardSize {
 			return 0 // inconsistent stats: do not guess
 		}
-		return ShardHeaderBytes + 2*last
+		return data.ShardHeaderBytes + 2*last
 	}
 	tokVal, okTV := stat("tokens_val")
 	tokTrain, okTT := stat("tokens_train")
@@ -397,7 +379,7 @@ func planDownload(opt *DownloadOptions, man *remoteManifest, res *DownloadResult
 	}
 	prefix := opt.remotePath("datasets/" + ds.Name)
 	for i := range nVal {
-		plan = append(plan, plannedFile{remote: fmt.Sprintf("%s/%s", prefix, ShardName(Val, int(i))), size: sizeOf(i, nVal, tokVal, okTV), shard: true})
+		plan = append(plan, plannedFile{remote: fmt.Sprintf("%s/%s", prefix, data.ShardName(data.Val, int(i))), size: sizeOf(i, nVal, tokVal, okTV), shard: true})
 	}
 	sidecars, optional := nVal, false
 	switch nb, ok := stat("files_val_bytes"); {
@@ -411,10 +393,10 @@ func planDownload(opt *DownloadOptions, man *remoteManifest, res *DownloadResult
 		optional = true
 	}
 	for i := range sidecars {
-		plan = append(plan, plannedFile{remote: fmt.Sprintf("%s/%s", prefix, SidecarName(int(i))), size: sizeOf(i, nVal, tokVal, okTV), shard: true, optional: optional})
+		plan = append(plan, plannedFile{remote: fmt.Sprintf("%s/%s", prefix, data.SidecarName(int(i))), size: sizeOf(i, nVal, tokVal, okTV), shard: true, optional: optional})
 	}
 	for i := range int64(opt.TrainShards) {
-		plan = append(plan, plannedFile{remote: fmt.Sprintf("%s/%s", prefix, ShardName(Train, int(i))), size: sizeOf(i, nTrain, tokTrain, okTT), shard: true})
+		plan = append(plan, plannedFile{remote: fmt.Sprintf("%s/%s", prefix, data.ShardName(data.Train, int(i))), size: sizeOf(i, nTrain, tokTrain, okTT), shard: true})
 	}
 	for _, a := range artifacts {
 		remote := opt.remotePath(a)
@@ -428,8 +410,8 @@ func planDownload(opt *DownloadOptions, man *remoteManifest, res *DownloadResult
 
 // downloader fetches files one at a time.
 type downloader struct {
-	opt   *DownloadOptions
-	res   *DownloadResult
+	opt   *Options
+	res   *Result
 	meter *progress.Meter
 }
 
@@ -443,7 +425,7 @@ func partPath(local string) string {
 // it in the result.
 func (d *downloader) fetch(ctx context.Context, f plannedFile) error {
 	local := d.opt.localPath(f.remote)
-	entry := DownloadFile{Remote: f.remote, Local: local}
+	entry := File{Remote: f.remote, Local: local}
 	if st, err := os.Stat(local); err == nil && !d.opt.Force {
 		if f.size > 0 && st.Size() != f.size {
 			return fmt.Errorf("data: download: %s exists with %d bytes, but the manifest makes it %d; remove it or download again with --force", local, st.Size(), f.size)
@@ -709,7 +691,7 @@ func (d *downloader) transfer(ctx context.Context, f plannedFile, part string, c
 		return st, fatal("%w", err)
 	}
 	if f.shard {
-		if _, err := ShardTokenCount(part); err != nil {
+		if _, err := data.ShardTokenCount(part); err != nil {
 			os.Remove(part)
 			return st, fatal("not a valid shard: %w", err)
 		}

@@ -1,4 +1,4 @@
-package tokenizer
+package spmtrain
 
 import (
 	_ "embed"
@@ -14,9 +14,9 @@ import (
 // in the challenge's sp1024, which a later SentencePiece wrote, in 157 code
 // points that Unicode 14 added (e.g. U+A7F2, U+10781..U+107BA); training
 // with the rule of a given model is PrecompiledCharsmap =
-// model.NormalizerSpec().PrecompiledCharsmap. See models/SOURCE.md.
+// model.NormalizerSpec().PrecompiledCharsmap. See charsmaps/SOURCE.md.
 //
-//go:embed models/nmt_nfkc-0.1.97.charsmap.zst
+//go:embed charsmaps/nmt_nfkc-0.1.97.charsmap.zst
 var nmtNFKC097Zst []byte
 
 var nmtNFKC097 = sync.OnceValues(func() ([]byte, error) {

@@ -1,4 +1,4 @@
-package tokenizer_test
+package spmtrain_test
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/paramgolf/golf/data/corpus"
 	"github.com/paramgolf/golf/tokenizer"
+	"github.com/paramgolf/golf/tokenizer/spmtrain"
 )
 
 // trainCase is one case of testdata/train/reference.json.gz (see
@@ -168,9 +169,9 @@ func trainCases(t testing.TB) []trainCase {
 }
 
 // caseOptions returns the options that stand for a case's spm_train flags.
-func caseOptions(t testing.TB, c trainCase) tokenizer.TrainOptions {
+func caseOptions(t testing.TB, c trainCase) spmtrain.Options {
 	t.Helper()
-	o := tokenizer.SPMTrainOptions()
+	o := spmtrain.SPMOptions()
 	for k, v := range c.Flags {
 		if err := o.Set(k, v); err != nil {
 			t.Fatal(err)
@@ -197,9 +198,9 @@ func TestTrainParity(t *testing.T) {
 			if c.Via == "cli" {
 				o.Input, o.ModelPrefix = []string{file}, c.Name
 			}
-			var st tokenizer.TrainStats
+			var st spmtrain.Stats
 			o.Stats = &st
-			m, err := tokenizer.Train(context.Background(), sentences, o)
+			m, err := spmtrain.Train(context.Background(), sentences, o)
 			if c.Error {
 				if err == nil {
 					t.Fatalf("the reference fails; Train gave %d pieces", m.VocabSize())

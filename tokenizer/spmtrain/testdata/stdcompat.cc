@@ -1,4 +1,4 @@
-// Reference for tokenizer/train_stdcompat.go: what libstdc++ (GCC 12, as
+// Reference for tokenizer/spmtrain/train_stdcompat.go: what libstdc++ (GCC 12, as
 // SentencePiece 0.1.97 is built on Debian) does where the BPE trainer's
 // output depends on it: std::unordered_map<uint64_t, T> iteration order
 // under random inserts and erases, which elements std::partial_sort puts
@@ -6,10 +6,10 @@
 // std::mt19937. The operations come from splitmix64, which the Go test
 // repeats. Regenerate stdcompat_reference.txt with:
 //
-//   g++ -O2 -o /tmp/stdcompat tokenizer/testdata/stdcompat.cc
+//   g++ -O2 -o /tmp/stdcompat tokenizer/spmtrain/testdata/stdcompat.cc
 //   (/tmp/stdcompat 1 200000 5000 1000; /tmp/stdcompat 7 50000 3000 1000;
 //    /tmp/stdcompat 99 4000 1200 1000; /tmp/stdcompat 6000000) \
-//     > tokenizer/testdata/stdcompat_reference.txt
+//     > tokenizer/spmtrain/testdata/stdcompat_reference.txt
 #include <unordered_map>
 #include <algorithm>
 #include <random>

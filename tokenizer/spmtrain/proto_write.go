@@ -1,19 +1,29 @@
-package tokenizer
+package spmtrain
 
 import (
-	"bytes"
 	"encoding/binary"
-	"fmt"
-	"io"
 	"math"
-	"strconv"
 
-	"github.com/paramgolf/golf/internal/atomicfile"
+	"github.com/paramgolf/golf/tokenizer"
 )
 
-// protoWriter appends protobuf fields (proto2 wire format; see proto.go).
-// Fields are written in the order of their numbers, as the C++ runtime
-// serializes them, so that a model written here is byte-identical to the
+// Protobuf wire types (tokenizer's proto.go reads the same format).
+const (
+	wireVarint  = 0
+	wireBytes   = 2
+	wireFixed32 = 5
+)
+
+// pieceProto is one ModelProto.SentencePiece: a piece, its score and type.
+type pieceProto struct {
+	piece string
+	score float32
+	typ   tokenizer.PieceType
+}
+
+// protoWriter appends protobuf fields (proto2 wire format; see tokenizer's
+// proto.go). Fields are written in the order of their numbers, as the C++
+// runtime serializes them, so that a model written here is byte-identical to the
 // reference's for the same content.
 type protoWriter struct{ b []byte }
 
@@ -62,13 +72,13 @@ const (
 // TrainerSpec field set from its flags (so every field is written), the
 // normalizer spec with its compiled charsmap, then the pieces. vocabSize
 // is the size recorded in the trainer spec.
-func marshalTrainedModel(pieces []pieceProto, o *TrainOptions, vocabSize int) []byte {
+func marshalTrainedModel(pieces []pieceProto, o *Options, vocabSize int) []byte {
 	var top protoWriter
 	for _, p := range pieces {
 		var pw protoWriter
 		pw.string(1, p.piece)
 		pw.float(2, p.score)
-		if p.typ != Normal {
+		if p.typ != tokenizer.Normal {
 			pw.varint(3, uint64(p.typ))
 		}
 		top.bytes(1, pw.b)
@@ -78,7 +88,7 @@ func marshalTrainedModel(pieces []pieceProto, o *TrainOptions, vocabSize int) []
 		ts.string(1, in)
 	}
 	ts.string(2, o.ModelPrefix)
-	ts.varint(3, uint64(BPE))
+	ts.varint(3, uint64(tokenizer.BPE))
 	ts.int32(4, vocabSize)
 	ts.int32(6, specSelfTestSampleSize)
 	ts.string(7, "") // input_format
@@ -130,53 +140,4 @@ func marshalTrainedModel(pieces []pieceProto, o *TrainOptions, vocabSize int) []
 	ns.string(6, "") // normalization_rule_tsv
 	top.bytes(3, ns.b)
 	return top.b
-}
-
-// MarshalBinary returns the model's .model file: the bytes it was parsed
-// from, or, for a trained model, the serialized ModelProto that the
-// reference C++ and Python libraries load.
-func (m *Model) MarshalBinary() ([]byte, error) {
-	if m.raw == nil {
-		return nil, fmt.Errorf("tokenizer: %s: no serialized form", m.name)
-	}
-	return bytes.Clone(m.raw), nil
-}
-
-// Save writes the model's .model file to path atomically (a temporary file
-// renamed into place).
-func (m *Model) Save(path string) error {
-	data, err := m.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(path, data); err != nil {
-		return fmt.Errorf("tokenizer: %w", err)
-	}
-	return nil
-}
-
-// WriteVocab writes the .vocab text file that spm_train writes beside a
-// model: one line per piece, "piece<TAB>score" with the score as C++
-// prints a float (six significant digits), or the piece alone when
-// withScores is false.
-func (m *Model) WriteVocab(w io.Writer, withScores bool) error {
-	var b []byte
-	for i, p := range m.pieces {
-		b = append(b, p...)
-		if withScores {
-			b = append(b, '\t')
-			b = appendCxxFloat(b, m.scores[i])
-		}
-		b = append(b, '\n')
-	}
-	if _, err := w.Write(b); err != nil {
-		return fmt.Errorf("tokenizer: write vocab: %w", err)
-	}
-	return nil
-}
-
-// appendCxxFloat formats f as std::ostream << float does by default
-// (printf's %g with precision 6).
-func appendCxxFloat(b []byte, f float32) []byte {
-	return strconv.AppendFloat(b, float64(f), 'g', 6, 32)
 }

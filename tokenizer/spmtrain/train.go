@@ -1,4 +1,4 @@
-package tokenizer
+package spmtrain
 
 import (
 	"cmp"
@@ -15,14 +15,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/paramgolf/golf/internal/progress"
+	"github.com/paramgolf/golf/tokenizer"
 )
 
-// TrainOptions are the settings of [Train]. Fields are named after
+// Options are the settings of [Train]. Fields are named after
 // spm_train's flags (--vocab_size is VocabSize, and so on) and mean what
-// they mean there; [DefaultTrainOptions] returns the settings the
+// they mean there; [DefaultOptions] returns the settings the
 // challenge's export script trained its tokenizers with. Numeric fields
 // left at zero take spm_train's defaults where zero is not a valid value.
-type TrainOptions struct {
+type Options struct {
 	// VocabSize is the number of pieces asked for (--vocab_size), special
 	// and byte pieces included. With HardVocabLimit off the model may have
 	// fewer, when the text runs out of merges.
@@ -73,7 +74,7 @@ type TrainOptions struct {
 	// default and the challenge's: NFKC plus whitespace and control
 	// character clean-up) or "identity". Another rule can be given by its
 	// compiled form in PrecompiledCharsmap (take one from a model with
-	// Model.NormalizerSpec).
+	// tokenizer.Model.NormalizerSpec).
 	NormalizationRuleName string
 	PrecompiledCharsmap   []byte
 	// AddDummyPrefix puts a space mark before every sentence.
@@ -108,7 +109,8 @@ type TrainOptions struct {
 	ModelPrefix string
 	NumThreads  int
 
-	// Name is what the trained Model's Name returns (default "trained.model").
+	// Name is what the trained model's Name returns (default
+	// "trained.model").
 	Name string
 	// Workers is the number of goroutines that normalize and count the
 	// sentences (0: GOMAXPROCS). The merges themselves are sequential.
@@ -116,11 +118,11 @@ type TrainOptions struct {
 	// Progress receives progress lines with rate and ETA (nil: none).
 	Progress io.Writer
 	// Stats, when not nil, is filled with what training saw.
-	Stats *TrainStats
+	Stats *Stats
 }
 
-// TrainStats describes a training run.
-type TrainStats struct {
+// Stats describes a training run.
+type Stats struct {
 	Sentences       int64   `json:"sentences"`         // read from the input
 	SkippedLong     int64   `json:"skipped_long"`      // longer than MaxSentenceLength bytes
 	SkippedReserved int64   `json:"skipped_reserved"`  // holding U+2585, the trainer's reserved character
@@ -138,14 +140,14 @@ type TrainStats struct {
 	Positions       int64   `json:"initial_positions"` // symbol pairs in the text at the start
 }
 
-// DefaultTrainOptions returns the settings of the challenge's tokenizers
+// DefaultOptions returns the settings of the challenge's tokenizers
 // (build_sentencepiece_tokenizer in its download_hf_docs_and_tokenize.py),
 // with the rest at spm_train's defaults: BPE, character coverage 0.999,
 // byte fallback, digits split, nmt_nfkc normalization, no dummy prefix,
 // extra whitespace removed, pad 0 / bos 1 / eos 2 / unk 3, and no hard
 // vocabulary limit.
-func DefaultTrainOptions(vocabSize int) TrainOptions {
-	return TrainOptions{
+func DefaultOptions(vocabSize int) Options {
+	return Options{
 		VocabSize:                  vocabSize,
 		CharacterCoverage:          0.999,
 		ByteFallback:               true,
@@ -194,12 +196,13 @@ const (
 // two candidates that spell the same piece with the same frequency (e.g.
 // "ab"+"c" and "a"+"bc"), which the reference breaks by memory address;
 // Train takes the one created first and counts such merges in
-// TrainStats.TieRisks. Merge i gets score -i; the alphabet follows the
-// merges, most frequent character first.
+// Stats.TieRisks. Merge i gets score -i; the alphabet follows the merges,
+// most frequent character first.
 //
-// The model is usable at once (Encode, ByteTable) and its MarshalBinary is
-// the .model file, loadable by the reference C++ and Python libraries.
-func Train(ctx context.Context, sentences []string, opts TrainOptions) (*Model, error) {
+// The model is usable at once (Encode, ByteTable) and its
+// [tokenizer.Model.MarshalBinary] is the .model file, loadable by the
+// reference C++ and Python libraries.
+func Train(ctx context.Context, sentences []string, opts Options) (*tokenizer.Model, error) {
 	return TrainSeq(ctx, func(yield func(string, error) bool) {
 		for _, s := range sentences {
 			if !yield(s, nil) {
@@ -212,12 +215,12 @@ func Train(ctx context.Context, sentences []string, opts TrainOptions) (*Model, 
 // TrainSeq is [Train] over a stream of sentences, so that a large corpus
 // need not be in memory at once: with InputSentenceSize set, only the
 // sample is kept. An error from the stream stops training and is returned.
-func TrainSeq(ctx context.Context, sentences iter.Seq2[string, error], opts TrainOptions) (*Model, error) {
+func TrainSeq(ctx context.Context, sentences iter.Seq2[string, error], opts Options) (*tokenizer.Model, error) {
 	start := time.Now()
 	if err := opts.fill(); err != nil {
 		return nil, fmt.Errorf("tokenizer: train: %w", err)
 	}
-	var st TrainStats
+	var st Stats
 	t := &trainer{opts: &opts, stats: &st, ctx: ctx}
 	m, err := t.run(sentences)
 	if err != nil {
@@ -233,7 +236,7 @@ func TrainSeq(ctx context.Context, sentences iter.Seq2[string, error], opts Trai
 
 // fill applies defaults and checks the settings as the reference's
 // VerifySpec does.
-func (o *TrainOptions) fill() error {
+func (o *Options) fill() error {
 	if o.CharacterCoverage == 0 {
 		o.CharacterCoverage = 0.9995
 	}
@@ -297,20 +300,20 @@ type sentence struct {
 // metaPiece is a special piece at a fixed id.
 type metaPiece struct {
 	piece string
-	typ   PieceType
+	typ   tokenizer.PieceType
 }
 
 // trainer holds the state of one training run.
 type trainer struct {
-	opts     *TrainOptions
-	stats    *TrainStats
+	opts     *Options
+	stats    *Stats
 	ctx      context.Context
 	meta     map[int]metaPiece
 	required map[rune]int64
-	norm     *normalizer
+	norm     *tokenizer.Normalizer
 }
 
-func (t *trainer) run(seq iter.Seq2[string, error]) (*Model, error) {
+func (t *trainer) run(seq iter.Seq2[string, error]) (*tokenizer.Model, error) {
 	if err := t.initMetaPieces(); err != nil {
 		return nil, err
 	}
@@ -354,9 +357,9 @@ func (t *trainer) initMetaPieces() error {
 		if hasUnk && w == o.UnkPiece {
 			return fmt.Errorf("%s is defined twice", w)
 		}
-		typ := Control
+		typ := tokenizer.Control
 		if w == o.UnkPiece {
-			hasUnk, typ = true, Unknown
+			hasUnk, typ = true, tokenizer.Unknown
 		}
 		t.meta[id] = metaPiece{w, typ}
 		return nil
@@ -374,7 +377,7 @@ func (t *trainer) initMetaPieces() error {
 	}
 	dup := map[string]bool{}
 	id := 0
-	insertSymbol := func(w string, typ PieceType) error {
+	insertSymbol := func(w string, typ tokenizer.PieceType) error {
 		if w == "" {
 			return fmt.Errorf("an empty %v symbol", typ)
 		}
@@ -403,18 +406,18 @@ func (t *trainer) initMetaPieces() error {
 		return nil
 	}
 	for _, w := range o.ControlSymbols {
-		if err := insertSymbol(w, Control); err != nil {
+		if err := insertSymbol(w, tokenizer.Control); err != nil {
 			return err
 		}
 	}
 	for _, w := range o.UserDefinedSymbols {
-		if err := insertSymbol(w, UserDefined); err != nil {
+		if err := insertSymbol(w, tokenizer.UserDefined); err != nil {
 			return err
 		}
 	}
 	if o.ByteFallback {
 		for b := range 256 {
-			if err := insertSymbol(bytePiece(byte(b)), Byte); err != nil {
+			if err := insertSymbol(bytePiece(byte(b)), tokenizer.Byte); err != nil {
 				return err
 			}
 		}
@@ -505,14 +508,14 @@ func (t *trainer) parallel(n int, fn func(lo, hi int)) {
 // words).
 func (t *trainer) normalize(sentences []sentence) ([]sentence, error) {
 	o := t.opts
-	spec := NormalizerSpec{
+	spec := tokenizer.NormalizerSpec{
 		Name:                   o.NormalizationRuleName,
 		PrecompiledCharsmap:    o.PrecompiledCharsmap,
 		AddDummyPrefix:         o.AddDummyPrefix,
 		RemoveExtraWhitespaces: o.RemoveExtraWhitespaces,
 		EscapeWhitespaces:      true,
 	}
-	n, err := newNormalizer(spec, o.TreatWhitespaceAsSuffix, nil)
+	n, err := tokenizer.NewNormalizer(spec, o.TreatWhitespaceAsSuffix)
 	if err != nil {
 		return nil, fmt.Errorf("normalization rule %s: %w", o.NormalizationRuleName, err)
 	}
@@ -526,7 +529,7 @@ func (t *trainer) normalize(sentences []sentence) ([]sentence, error) {
 	t.parallel(len(sentences), func(lo, hi int) {
 		var buf []byte
 		for i := lo; i < hi; i++ {
-			buf = n.appendNormalized(buf[:0], sentences[i].text)
+			buf = n.AppendNormalized(buf[:0], sentences[i].text)
 			sentences[i].text = globalReplace(matcher, buf, "\t")
 			if (i-lo)%4096 == 4095 {
 				meter.Add(4096)
@@ -818,8 +821,8 @@ type finalPiece struct {
 }
 
 // serialize builds the ModelProto as the reference's Serialize does and
-// loads it as a Model.
-func (t *trainer) serialize(pieces []finalPiece) (*Model, error) {
+// loads it as a tokenizer.Model.
+func (t *trainer) serialize(pieces []finalPiece) (*tokenizer.Model, error) {
 	o := t.opts
 	var all []pieceProto
 	fid := 0
@@ -832,7 +835,7 @@ func (t *trainer) serialize(pieces []finalPiece) (*Model, error) {
 			}
 			p = pieceProto{piece: mp.piece, typ: mp.typ}
 		} else if fid < len(pieces) {
-			p = pieceProto{piece: pieces[fid].piece, score: pieces[fid].score, typ: Normal}
+			p = pieceProto{piece: pieces[fid].piece, score: pieces[fid].score, typ: tokenizer.Normal}
 			fid++
 		} else {
 			continue
@@ -853,5 +856,5 @@ func (t *trainer) serialize(pieces []finalPiece) (*Model, error) {
 		return nil, fmt.Errorf("vocabulary size too high (%d); the text allows at most %d pieces (or turn off the hard vocabulary limit)", o.VocabSize, len(all))
 	}
 	data := marshalTrainedModel(all, o, len(all))
-	return Parse(o.Name, data)
+	return tokenizer.Parse(o.Name, data)
 }

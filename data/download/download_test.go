@@ -1,4 +1,4 @@
-package data
+package download
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/paramgolf/golf/data"
 )
 
 // fakeHub is a Hugging Face dataset repository served the way the Hub
@@ -141,7 +143,7 @@ func hubShard(t *testing.T, n int, seed uint16) []byte {
 		toks[i] = uint16(i*7+int(seed)) % 1024
 	}
 	p := filepath.Join(t.TempDir(), "s.bin")
-	if err := WriteShard(p, toks); err != nil {
+	if err := data.WriteShard(p, toks); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(p)
@@ -200,13 +202,13 @@ func startHub(t *testing.T, repo string) (*fakeHub, string) {
 	return h, srv.URL
 }
 
-func downloadOpts(out, endpoint string) DownloadOptions {
-	return DownloadOptions{Out: out, Endpoint: endpoint, TrainShards: 2, RetryWait: -1}
+func downloadOpts(out, endpoint string) Options {
+	return Options{Out: out, Endpoint: endpoint, TrainShards: 2, RetryWait: -1}
 }
 
 // sameAsRemote checks that every downloaded file equals the repository's
 // and that no partial file is left.
-func sameAsRemote(t *testing.T, h *fakeHub, res *DownloadResult) {
+func sameAsRemote(t *testing.T, h *fakeHub, res *Result) {
 	t.Helper()
 	for _, f := range res.Files {
 		if f.Status == "missing" {
@@ -235,7 +237,7 @@ func TestDownloadChallengeLayout(t *testing.T) {
 	opt.WithDocs = true
 	var progressOut bytes.Buffer
 	opt.Progress = &progressOut
-	res, err := Download(context.Background(), opt)
+	res, err := Fetch(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,12 +271,12 @@ func TestDownloadChallengeLayout(t *testing.T) {
 		t.Errorf("no progress line: %q", progressOut.String())
 	}
 	// The shards are usable as they are.
-	if files, err := ValFiles(res.DatasetDir); err != nil || len(files) != 2 {
+	if files, err := data.ValFiles(res.DatasetDir); err != nil || len(files) != 2 {
 		t.Errorf("ValFiles: %v %v", files, err)
 	}
 	// A second run finds everything in place and fetches nothing.
 	before := h.requests["datasets/datasets/fineweb10B_sp1024/fineweb_val_000000.bin"]
-	res2, err := Download(context.Background(), opt)
+	res2, err := Fetch(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,12 +296,12 @@ func TestDownloadResumesInterruptedTransfers(t *testing.T) {
 	// Within a run: two connections cut, then the rest.
 	h.cutAfter[shard] = []int{700, 500}
 	out := t.TempDir()
-	res, err := Download(context.Background(), downloadOpts(out, url))
+	res, err := Fetch(context.Background(), downloadOpts(out, url))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameAsRemote(t, h, res)
-	var f DownloadFile
+	var f File
 	for _, x := range res.Files {
 		if x.Remote == shard {
 			f = x
@@ -316,7 +318,7 @@ func TestDownloadResumesInterruptedTransfers(t *testing.T) {
 	out2 := t.TempDir()
 	opt := downloadOpts(out2, url)
 	opt.Retries = -1
-	_, err = Download(context.Background(), opt)
+	_, err = Fetch(context.Background(), opt)
 	if err == nil || !strings.Contains(err.Error(), "fineweb_val_000000.bin") || !strings.Contains(err.Error(), "resume") {
 		t.Fatalf("interrupted run: %v", err)
 	}
@@ -327,7 +329,7 @@ func TestDownloadResumesInterruptedTransfers(t *testing.T) {
 	if st, err := os.Stat(partPath(final)); err != nil || st.Size() != 1000 {
 		t.Fatalf("partial file: %v %v", st, err)
 	}
-	res, err = Download(context.Background(), downloadOpts(out2, url))
+	res, err = Fetch(context.Background(), downloadOpts(out2, url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +344,7 @@ func TestDownloadResumesInterruptedTransfers(t *testing.T) {
 	opt = downloadOpts(t.TempDir(), url)
 	opt.StallTimeout = 300 * time.Millisecond
 	start := time.Now()
-	res, err = Download(context.Background(), opt)
+	res, err = Fetch(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +357,7 @@ func TestDownloadResumesInterruptedTransfers(t *testing.T) {
 	train0 := "datasets/datasets/fineweb10B_sp1024/fineweb_train_000000.bin"
 	h.cutAfter[train0] = []int{300}
 	h.ignoreRange[train0] = true
-	res, err = Download(context.Background(), downloadOpts(t.TempDir(), url))
+	res, err = Fetch(context.Background(), downloadOpts(t.TempDir(), url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +372,7 @@ func TestDownloadFaults(t *testing.T) {
 		p := "datasets/datasets/fineweb10B_sp1024/fineweb_val_000001.bin"
 		h.files[p] = hubShard(t, 400, 2)
 		out := t.TempDir()
-		_, err := Download(context.Background(), downloadOpts(out, url))
+		_, err := Fetch(context.Background(), downloadOpts(out, url))
 		if err == nil || !strings.Contains(err.Error(), "fineweb_val_000001.bin") || !strings.Contains(err.Error(), "2024") {
 			t.Fatalf("error %v", err)
 		}
@@ -384,7 +386,7 @@ func TestDownloadFaults(t *testing.T) {
 	t.Run("missing file", func(t *testing.T) {
 		h, url := startHub(t, DefaultRepo)
 		delete(h.files, "datasets/datasets/fineweb10B_sp1024/fineweb_train_000001.bin")
-		_, err := Download(context.Background(), downloadOpts(t.TempDir(), url))
+		_, err := Fetch(context.Background(), downloadOpts(t.TempDir(), url))
 		if !errors.Is(err, ErrRemoteMissing) || !strings.Contains(err.Error(), "fineweb_train_000001.bin") {
 			t.Fatalf("error %v", err)
 		}
@@ -394,7 +396,7 @@ func TestDownloadFaults(t *testing.T) {
 		p := "datasets/datasets/fineweb10B_sp1024/fineweb_train_000000.bin"
 		h.badSHA[p] = true
 		out := t.TempDir()
-		_, err := Download(context.Background(), downloadOpts(out, url))
+		_, err := Fetch(context.Background(), downloadOpts(out, url))
 		if err == nil || !strings.Contains(err.Error(), "SHA-256") {
 			t.Fatalf("error %v", err)
 		}
@@ -410,7 +412,7 @@ func TestDownloadFaults(t *testing.T) {
 		}
 		addr := l.Addr().String()
 		l.Close() // nothing listens there now: connection refused
-		_, err = Download(context.Background(), downloadOpts(t.TempDir(), "http://"+addr))
+		_, err = Fetch(context.Background(), downloadOpts(t.TempDir(), "http://"+addr))
 		if !errors.Is(err, ErrOffline) || !strings.Contains(err.Error(), "offline") || !strings.Contains(err.Error(), "manifest.json") {
 			t.Fatalf("error %v", err)
 		}
@@ -419,7 +421,7 @@ func TestDownloadFaults(t *testing.T) {
 		_, url := startHub(t, DefaultRepo)
 		opt := downloadOpts(t.TempDir(), url)
 		opt.TrainShards = 4
-		if _, err := Download(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "only 3 training shards") {
+		if _, err := Fetch(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "only 3 training shards") {
 			t.Fatalf("error %v", err)
 		}
 	})
@@ -427,7 +429,7 @@ func TestDownloadFaults(t *testing.T) {
 		_, url := startHub(t, DefaultRepo)
 		opt := downloadOpts(t.TempDir(), url)
 		opt.Variant = "sp4096"
-		if _, err := Download(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "fineweb10B_sp4096 is not in") || !strings.Contains(err.Error(), "fineweb10B_sp1024") {
+		if _, err := Fetch(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "fineweb10B_sp4096 is not in") || !strings.Contains(err.Error(), "fineweb10B_sp1024") {
 			t.Fatalf("error %v", err)
 		}
 	})
@@ -437,12 +439,12 @@ func TestDownloadFaults(t *testing.T) {
 		p := filepath.Join(out, "datasets/fineweb10B_sp1024/fineweb_val_000000.bin")
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, []byte("short"), 0o644)
-		if _, err := Download(context.Background(), downloadOpts(out, url)); err == nil || !strings.Contains(err.Error(), "--force") {
+		if _, err := Fetch(context.Background(), downloadOpts(out, url)); err == nil || !strings.Contains(err.Error(), "--force") {
 			t.Fatalf("error %v", err)
 		}
 		opt := downloadOpts(out, url)
 		opt.Force = true
-		if _, err := Download(context.Background(), opt); err != nil {
+		if _, err := Fetch(context.Background(), opt); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -456,21 +458,21 @@ func TestDownloadCaseOpsCommunityRepo(t *testing.T) {
 	opt.Repo = "romeerp/parameter-golf-caseops-v1"
 	opt.Variant = "sp8192_lossless_caps_caseops_v1_reserved"
 	opt.TrainShards = 1
-	res, err := Download(context.Background(), opt)
+	res, err := Fetch(context.Background(), opt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sameAsRemote(t, h, res)
-	if res.ValBytes != 1 || !HasValidationBytes(res.DatasetDir) {
+	if res.ValBytes != 1 || !data.HasValidationBytes(res.DatasetDir) {
 		t.Fatalf("byte sidecar not downloaded: %+v", res)
 	}
-	if _, err := LoadValidationBytes(res.DatasetDir, 400); err != nil {
+	if _, err := data.LoadValidationBytes(res.DatasetDir, 400); err != nil {
 		t.Fatal(err)
 	}
 	// The default repository does not have it.
 	opt.Repo = DefaultRepo
 	opt.Out = t.TempDir()
-	if _, err := Download(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "404") {
+	if _, err := Fetch(context.Background(), opt); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("wrong repository: %v", err)
 	}
 }

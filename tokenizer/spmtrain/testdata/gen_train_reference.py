@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Generate the reference data that tokenizer's training and CaseOps tests
-compare against.
+"""Generate the reference data that spmtrain's training tests and tokenizer's
+CaseOps tests compare against.
 
 The references are SentencePiece 0.1.97 (Debian's spm_train and
 python3-sentencepiece, the same C++ library) and the record's own CaseOps
@@ -9,9 +9,10 @@ code, lossless_caps.py from the record's folder in the challenge repository
 shims were needed: it is plain Python 3 without torch). Run from anywhere,
 with zstd and spm_train on PATH:
 
-    /usr/bin/python3 tokenizer/testdata/gen_train_reference.py [--caseops-dir DIR] [--golf CMD]
+    /usr/bin/python3 tokenizer/spmtrain/testdata/gen_train_reference.py [--caseops-dir DIR] [--golf CMD]
 
-It writes, under tokenizer/testdata/train/:
+It writes, under tokenizer/spmtrain/testdata/train/ (caseops.json.gz under
+tokenizer/testdata/train/, for tokenizer's CaseOps tests):
 
   mixed.txt.gz      generated training text (deterministic): English from the
                     corpus with mixed case and punctuation, other scripts
@@ -67,8 +68,9 @@ import sentencepiece as spm
 assert spm.__version__ == "0.1.97", spm.__version__
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 OUT = os.path.join(HERE, "train")
+CASEOPS_OUT = os.path.join(ROOT, "tokenizer", "testdata", "train")
 CORPUS = os.path.join(ROOT, "data", "corpus", "sotu.jsonl.zst")
 VAL_DOCS = 24  # data/corpus.ValDocs
 DOC_SIZES = [1, 3, 2, 6, 4, 5]
@@ -472,7 +474,7 @@ def main():
             spans = []
             ids, c = counts(s, spans)
             co["string_counts"].append({"text": s, "ids": ids, "counts": c, "spans": spans})
-        write_json_gz(os.path.join(OUT, "caseops.json.gz"), co)
+        write_json_gz(os.path.join(CASEOPS_OUT, "caseops.json.gz"), co)
     finally:
         shutil.rmtree(tmp)
     write_json_gz(os.path.join(OUT, "reference.json.gz"), {"cases": results})
