@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/tokenizer"
 )
 
 // TestRankSpans: with N ranks every rank reads its own spans of each step —
@@ -111,4 +112,71 @@ func loaderState(t *testing.T, l stepSource) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// With document packing every rank reads the record's packing loader for
+// its rank (data.PackingLoader, checked against the record's own loader in
+// package data), cut into its micro-batches with their segment ids, and the
+// ranks' loaders stay in lockstep.
+func TestRankPackingSources(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "fineweb_train_000000.bin")
+	if err := data.WriteShard(file, toyStream(40000, 1000, 5)); err != nil {
+		t.Fatal(err)
+	}
+	const seq, spanRows, maxDoc = 16, 2, 12
+	tok := tokenizer.Default()
+	s := Settings{BatchTokens: 8 * spanRows * seq, SeqLen: seq, DocumentPacking: true, MaxDocLen: maxDoc}
+	for _, n := range []int{1, 2, 4} {
+		r := &runner{s: s, devices: n, seqLen: seq, tok: tok}
+		rank, err := r.rankSettings()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.micro, r.accum = rank.MicroBatch(spanRows * seq)
+		if err := r.openLoaders([]string{file}); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]*data.PackingLoader, n)
+		for i := range want {
+			if want[i], err = data.NewPackingLoader([]string{file}, i, n, uint16(tok.BOS())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for step := range 3 {
+			ranks, err := r.nextStep()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ranks) != n {
+				t.Fatalf("%d devices: %d ranks of batches", n, len(ranks))
+			}
+			for i, micro := range ranks {
+				in, tg, seg, err := want[i].NextStep(s.BatchTokens, seq, maxDoc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var gotIn, gotTg, gotSeg []int32
+				for _, b := range micro {
+					if b.Segments == nil {
+						t.Fatalf("%d devices, step %d, rank %d: a micro-batch without segment ids", n, step, i)
+					}
+					gotIn, gotTg, gotSeg = append(gotIn, b.Inputs...), append(gotTg, b.Targets...), append(gotSeg, b.Segments...)
+				}
+				if len(micro) != r.accum || !slices.Equal(gotIn, in) || !slices.Equal(gotTg, tg) || !slices.Equal(gotSeg, seg) {
+					t.Errorf("%d devices, step %d: rank %d's micro-batches are not its packing loader's step", n, step, i)
+				}
+			}
+		}
+		st := loaderState(t, r.loader)
+		for i, l := range r.rankLoaders {
+			if got := loaderState(t, l); got != st {
+				t.Errorf("%d devices: rank %d's loader is at %s, rank 0's at %s", n, i+1, got, st)
+			}
+		}
+		r.closeLoaders()
+		for _, l := range want {
+			l.Close()
+		}
+	}
 }
