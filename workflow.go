@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
@@ -114,21 +115,32 @@ func calibrate(ctx context.Context, ck *train.Checkpoint, dataDir string, opts P
 }
 
 // EvalOptions adjusts Evaluate and EvaluateArtifact. Zero values (and -1
-// for Stride and ValTokens) take the run's settings.
+// for Stride and ValTokens) take the run's settings; the mode fields
+// (DocIsolated, Tilt, TTT) choose how the targets are scored, as golf eval's
+// flags do (package eval).
 type EvalOptions struct {
 	DataDir     string           // shards with fineweb_val_*.bin (required)
 	Tokenizer   *tokenizer.Model // the shards' tokenizer; nil: the embedded sp1024
 	Backend     backends.Backend // nil: the default backend (a GPU if present, else pure Go)
-	SeqLen      int              // window length
+	SeqLen      int              // window length (the evaluation context)
 	Stride      int              // sliding-window stride (-1: the run's; 0: non-overlapping)
 	ValTokens   int              // cap on validation tokens (-1: the run's; 0: all)
 	BatchTokens int              // tokens per graph call (0: the run's, else 65,536)
-	Progress    io.Writer
+	// DocIsolated scores every target with its own document's tokens only.
+	DocIsolated bool
+	// Tilt adds the record's token n-gram tilt (nil: none).
+	Tilt *eval.Tilt
+	// TTT scores with score-first test-time training (nil: none).
+	TTT *eval.TTT
+	// BudgetTargets is the target count Result.Budget scales to (0: the
+	// record's sp8192 validation set).
+	BudgetTargets int64
+	Progress      io.Writer
 }
 
 // Evaluation is what Evaluate measured and how.
 type Evaluation struct {
-	train.EvalResult
+	eval.Result
 	SeqLen     int    `json:"seq_len"`
 	Stride     int    `json:"eval_stride"`
 	ValTokens  int    `json:"val_tokens_cap"` // 0: the whole split
@@ -137,9 +149,10 @@ type Evaluation struct {
 
 // Evaluate scores a model's weights on the validation split in
 // opts.DataDir with the run's evaluation settings s (as an artifact stores
-// them), overridden by opts: val_loss and val_bpb with the challenge's byte
-// rule (or a CaseOps byte sidecar when the folder has one). golf eval makes
-// this call for checkpoints and artifacts alike.
+// them), overridden by opts, through the compile-once evaluator (package
+// eval): val_loss and val_bpb with the challenge's byte rule (or a CaseOps
+// byte sidecar when the folder has one), in the mode opts chooses. golf eval
+// makes this call for checkpoints and artifacts alike.
 func Evaluate(ctx context.Context, cfg model.Config, w model.Weights, s quant.EvalSettings, opts EvalOptions) (*Evaluation, error) {
 	ev := &Evaluation{SeqLen: s.SeqLen, Stride: s.EvalStride, ValTokens: s.ValTokens, ByteSource: "byte table"}
 	if opts.SeqLen > 0 {
@@ -179,15 +192,14 @@ func Evaluate(ctx context.Context, cfg model.Config, w model.Weights, s quant.Ev
 	if err != nil {
 		return nil, err
 	}
-	if ev.ValTokens > 0 && len(val)-1 > ev.ValTokens {
-		val = val[:max(ev.ValTokens/ev.SeqLen, 1)*ev.SeqLen+1]
-	}
-	eo := train.EvalOptions{SeqLen: ev.SeqLen, Stride: ev.Stride, BatchRows: max(batch/ev.SeqLen, 1), Progress: opts.Progress}
+	val = data.CapValidation(val, ev.SeqLen, ev.ValTokens)
+	bytes := eval.TableBytes(tok.ByteTable())
 	if data.HasValidationBytes(opts.DataDir) {
-		if eo.TargetBytes, err = data.LoadValidationBytes(opts.DataDir, len(val)); err != nil {
+		counts, err := data.LoadValidationBytes(opts.DataDir, len(val))
+		if err != nil {
 			return nil, err
 		}
-		ev.ByteSource = "byte sidecar"
+		bytes, ev.ByteSource = eval.SidecarBytes(counts), "byte sidecar"
 	}
 	backend := opts.Backend
 	if backend == nil {
@@ -196,11 +208,18 @@ func Evaluate(ctx context.Context, cfg model.Config, w model.Weights, s quant.Ev
 		}
 		defer backend.Finalize()
 	}
-	res, err := train.Evaluate(ctx, backend, cfg, w, val, tok.ByteTable(), eo)
+	e, err := eval.New(backend, cfg, w)
 	if err != nil {
 		return nil, err
 	}
-	ev.EvalResult = res
+	defer e.Close()
+	res, err := e.Evaluate(ctx, val, bytes, eval.Options{SeqLen: ev.SeqLen, Stride: ev.Stride, DocIsolated: opts.DocIsolated,
+		BOS: tok.BOS(), BatchTokens: max(batch, ev.SeqLen), Tilt: opts.Tilt, TTT: opts.TTT, BudgetTargets: opts.BudgetTargets,
+		Progress: opts.Progress})
+	if err != nil {
+		return nil, err
+	}
+	ev.Result = *res
 	return ev, nil
 }
 

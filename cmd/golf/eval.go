@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	golf "github.com/paramgolf/golf"
 	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/internal/atomicfile"
@@ -16,6 +17,7 @@ import (
 	"github.com/paramgolf/golf/internal/progress"
 	"github.com/paramgolf/golf/internal/report"
 	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
 )
@@ -299,6 +301,7 @@ type evalRun struct {
 	bytes      eval.ByteSource
 	sidecar    []uint16
 	byteSource string
+	limit      int // the validation cap (0: the whole split)
 }
 
 // resolve loads the source, tokenizer and validation stream and builds
@@ -355,7 +358,7 @@ func (f *evalFlags) resolve(ctx context.Context) (*evalRun, error) {
 		return nil, err
 	}
 	val = data.CapValidation(val, opts.SeqLen, limit)
-	run := &evalRun{src: src, tok: tok, dir: check.Dir, val: val, opts: opts,
+	run := &evalRun{src: src, tok: tok, dir: check.Dir, val: val, opts: opts, limit: limit,
 		bytes: eval.TableBytes(tok.ByteTable()), byteSource: "byte table"}
 	if data.HasValidationBytes(check.Dir) {
 		counts, err := data.LoadValidationBytes(check.Dir, len(val))
@@ -434,15 +437,14 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer backend.Finalize()
 	run.opts.Progress = outf.progress(env)
-	ev, err := eval.New(backend, run.src.cfg, run.src.weights)
+	o := run.opts
+	ev, err := golf.Evaluate(ctx, run.src.cfg, run.src.weights, quant.EvalSettings{EvalBatchTokens: o.BatchTokens}, golf.EvalOptions{
+		DataDir: run.dir, Tokenizer: run.tok, Backend: backend, SeqLen: o.SeqLen, Stride: o.Stride, ValTokens: run.limit,
+		BatchTokens: o.BatchTokens, DocIsolated: o.DocIsolated, Tilt: o.Tilt, TTT: o.TTT, BudgetTargets: o.BudgetTargets, Progress: o.Progress})
 	if err != nil {
 		return fmt.Errorf("%s: %w", run.src.name, err)
 	}
-	defer ev.Close()
-	res, err := ev.Evaluate(ctx, run.val, run.bytes, run.opts)
-	if err != nil {
-		return fmt.Errorf("%s: %w", run.src.name, err)
-	}
+	res := &ev.Result
 	if *tokenLosses != "" {
 		if err := atomicfile.Write(*tokenLosses, res.WriteTokenLosses); err != nil {
 			return fmt.Errorf("token losses: %w", err)

@@ -237,8 +237,14 @@ func runPack(ctx context.Context, env *cliEnv, args []string) error {
 	} else if len(stale) > 0 {
 		fmt.Fprintf(env.stderr, "golf pack: removed %d temporary file(s) a killed pack left: %s\n", len(stale), strings.Join(stale, ", "))
 	}
-	packed, err := quant.PackModel(ctx, src.meta, src.weights, scheme, quant.Options{Hessians: hessians}, popts)
-	if err != nil {
+	var packed *quant.Packed
+	if src.run != nil {
+		// A checkpoint goes through the library's one call, with the
+		// Hessians the flags chose.
+		if packed, err = golf.PackCheckpoint(ctx, *ckpt, scheme, golf.PackOptions{Hessians: hessians, Pack: popts}); err != nil {
+			return err // names the checkpoint
+		}
+	} else if packed, err = quant.PackModel(ctx, src.meta, src.weights, scheme, quant.Options{Hessians: hessians}, popts); err != nil {
 		return fmt.Errorf("%s: %w", src.name, err)
 	}
 	rep := packed.Report

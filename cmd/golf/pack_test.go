@@ -298,7 +298,7 @@ func TestLibraryAndCLIArtifactsInteroperate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if viaCLI.ValBPB != viaLib.ValBPB || viaCLI.Tokens != viaLib.Tokens {
-		t.Fatalf("golf eval --artifact: %+v; golf.EvaluateArtifact: %+v", viaCLI.Result, viaLib.EvalResult)
+		t.Fatalf("golf eval --artifact: %+v; golf.EvaluateArtifact: %+v", viaCLI.Result, viaLib.Result)
 	}
 	cli := filepath.Join(t.TempDir(), "cli.golf")
 	if code, _, stderr := runGolf(t, "pack", "--checkpoint", ckpt, "--scheme", "int6-sd", "--codec", "fse", "--out", cli, "--quiet"); code != 0 {
