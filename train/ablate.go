@@ -155,6 +155,9 @@ type AblateOptions struct {
 	DataDir, CacheDir, BackendSpec string
 	// Backend, when set, runs every variant on it (else BackendSpec opens one per run).
 	Backend backends.Backend
+	// ValTokens caps the validation tokens every variant is scored on
+	// (Options.FinalValTokens; 0: the whole split).
+	ValTokens int
 	// OutDir holds one run directory per variant (full/, no_<name>/, ...).
 	OutDir string
 	// ArtifactBytes, when set, measures the artifact a variant's final
@@ -228,7 +231,7 @@ func Ablate(ctx context.Context, opts AblateOptions) ([]AblationRow, error) {
 		fmt.Fprintf(orDiscard(opts.Progress), "ablate: %d/%d %s (%d parameters) -> %s\n", i+1, len(variants), v.name, v.rc.Model.NumParams(), dir)
 		res, err := Run(ctx, Options{
 			Settings: v.rc.Settings, Model: v.rc.Model, DataDir: opts.DataDir, CacheDir: opts.CacheDir,
-			BackendSpec: opts.BackendSpec, Backend: opts.Backend, OutDir: dir, Log: opts.Log, Progress: opts.Progress,
+			BackendSpec: opts.BackendSpec, Backend: opts.Backend, FinalValTokens: opts.ValTokens, OutDir: dir, Log: opts.Log, Progress: opts.Progress,
 		})
 		if err != nil {
 			return rows, fmt.Errorf("ablate: %s: %w", v.name, err)

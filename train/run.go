@@ -53,6 +53,12 @@ type Options struct {
 	// check of the multi-device path on a single GPU.
 	SPMD bool
 
+	// FinalValTokens caps the validation split every evaluation of the run
+	// uses, the final one included (0: the whole split, as the challenge
+	// scores). Only comparisons of runs (golf bench ablate) should set it:
+	// a capped final val_bpb is not the run's score.
+	FinalValTokens int
+
 	// OutDir receives train.log, results.json, loss.png and checkpoint/.
 	// Run holds its lock (a second writer fails at once, naming this one)
 	// and refuses a folder that already holds a run, unless Resume
@@ -371,6 +377,10 @@ func (r *runner) setup(ctx context.Context) error {
 	if r.val, err = data.LoadValidation(valFiles, r.s.SeqLen); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
+	if o.FinalValTokens < 0 {
+		return fmt.Errorf("train: final validation tokens %d must not be negative", o.FinalValTokens)
+	}
+	r.val = data.CapValidation(r.val, r.s.SeqLen, o.FinalValTokens)
 	r.valPeriodic = data.CapValidation(r.val, r.s.SeqLen, r.s.ValTokens)
 	if data.HasValidationBytes(r.dataDir) {
 		if r.valBytes, err = data.LoadValidationBytes(r.dataDir, len(r.val)); err != nil {

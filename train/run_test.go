@@ -475,6 +475,14 @@ func TestRunFinalEvaluationIsTheWholeSplit(t *testing.T) {
 	if !strings.Contains(string(log), "val_tokens:4096 periodic_val_tokens:1024") || !strings.Contains(string(log), "step:2/2 val_loss:") {
 		t.Fatalf("log:\n%s", log)
 	}
+	// A comparison of runs may cap the final evaluation too.
+	o.OutDir, o.FinalValTokens = t.TempDir(), 2048
+	if res, err = Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if res.ValTokens != 2048 || res.PeriodicValTokens != 1024 || res.Final.Tokens != 2048 {
+		t.Fatalf("capped: val tokens %d, periodic %d, final evaluation %d: want 2048, 1024, 2048", res.ValTokens, res.PeriodicValTokens, res.Final.Tokens)
+	}
 }
 
 // With no tokenizer given, the shards' manifest names it, and a zero

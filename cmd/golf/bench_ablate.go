@@ -23,13 +23,16 @@ func init() {
 
 // ablateResult is golf bench ablate's JSON output.
 type ablateResult struct {
-	Preset string              `json:"preset,omitempty"`
-	Config string              `json:"config,omitempty"`
-	Scheme string              `json:"scheme"`
-	Steps  int                 `json:"steps,omitempty"`
-	MaxSec float64             `json:"max_seconds,omitempty"`
-	Rows   []train.AblationRow `json:"rows"`
-	Base   train.RunConfig     `json:"base"`
+	Preset string  `json:"preset,omitempty"`
+	Config string  `json:"config,omitempty"`
+	Scheme string  `json:"scheme"`
+	Steps  int     `json:"steps,omitempty"`
+	MaxSec float64 `json:"max_seconds,omitempty"`
+	// ValTokens is the validation cap every variant was scored on (0: the
+	// whole split).
+	ValTokens int                 `json:"val_tokens"`
+	Rows      []train.AblationRow `json:"rows"`
+	Base      train.RunConfig     `json:"base"`
 }
 
 func runBenchAblate(ctx context.Context, env *cliEnv, args []string) error {
@@ -38,6 +41,7 @@ func runBenchAblate(ctx context.Context, env *cliEnv, args []string) error {
 	configPath := fs.String("config", "", "run configuration JSON file to ablate instead of a preset")
 	steps := fs.Int("steps", 0, "train every variant for exactly this many steps (no wall-clock cap)")
 	maxSeconds := fs.Float64("max-seconds", -1, "wall-clock training budget of every variant (default: the preset's)")
+	valTokens := fs.Int("val-tokens", -1, "validation tokens every variant is scored on (default: the preset's periodic cap, val_tokens; 0 = the whole split)")
 	options := fs.String("options", "", "comma-separated techniques to switch off (+name adds one the record dropped); default: every technique the stack uses")
 	dataDir := fs.String("data", "", "shard directory (default: the embedded corpus)")
 	outDir := fs.String("out", "", "directory for the variants' runs (default runs/ablate-<time>)")
@@ -88,6 +92,12 @@ func runBenchAblate(ctx context.Context, env *cliEnv, args []string) error {
 	case *maxSeconds >= 0:
 		base.Settings.MaxSeconds = *maxSeconds
 	}
+	switch {
+	case *valTokens < -1:
+		return fmt.Errorf("%w: --val-tokens must not be negative", errUsage)
+	case *valTokens == -1:
+		*valTokens = base.Settings.ValTokens
+	}
 	var names []string
 	if *options != "" {
 		names = splitList(*options)
@@ -112,12 +122,12 @@ func runBenchAblate(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	rows, err := train.Ablate(ctx, train.AblateOptions{
 		Base: base, Techniques: names, DataDir: *dataDir, BackendSpec: *backendSpec, OutDir: *outDir,
-		CacheDir: filepath.Join(*outDir, "data"), ArtifactBytes: artifactBytes(ctx, scheme), Progress: progress,
+		ValTokens: *valTokens, CacheDir: filepath.Join(*outDir, "data"), ArtifactBytes: artifactBytes(ctx, scheme), Progress: progress,
 	})
 	if err != nil {
 		return err
 	}
-	res := ablateResult{Preset: *preset, Config: *configPath, Steps: *steps, Rows: rows, Base: base}
+	res := ablateResult{Preset: *preset, Config: *configPath, Steps: *steps, ValTokens: *valTokens, Rows: rows, Base: base}
 	if scheme != nil {
 		res.Scheme = scheme.Name
 	}
