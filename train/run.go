@@ -126,7 +126,9 @@ type Result struct {
 //     BatchTokens/8+1 stream tokens, data.Loader.NextStep) and computes them
 //     as micro-batches of MicroBatchTokens (see Settings.MicroBatch), at the
 //     schedule's learning rate and Muon's momentum; training stops at
-//     Iterations (or MaxSteps) or once the timed training reaches MaxSeconds.
+//     Iterations (or MaxSteps) or before a step that would end past
+//     MaxSeconds (the slowest step so far plus 20 %): the budget is a hard
+//     limit, where the reference stops after the step that crosses it.
 //  3. Validation runs every ValEvery steps on the first ValTokens tokens of
 //     the validation split, and at the end on all of it, outside the timed
 //     budget; checkpoints likewise.
@@ -707,12 +709,18 @@ func (r *runner) warmup(ctx context.Context) (time.Duration, error) {
 	return d, nil
 }
 
+// nextStepAllowance is the time the loop expects the next optimizer step to
+// take, given the slowest so far: 20 % more, so that step times that vary
+// (other processes, a longer context) still end inside the budget.
+func nextStepAllowance(slowest time.Duration) time.Duration { return slowest + slowest/5 }
+
 // loop is the timed training loop, the reference's main loop.
 func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 	sched := r.s.Schedule()
 	mom := r.s.Optimizer.Momentum()
 	stop := r.s.stopStep()
-	stopAfter := -1 // set when the wall clock runs out
+	stopAfter := -1           // set when the wall clock runs out
+	var slowest time.Duration // the longest optimizer step so far
 	stepTokens := int64(r.s.BatchTokens)
 	firstStep := r.step
 	meter := progress.New(r.opts.Progress, "train", "tokens", int64(max(stop-r.step, 0))*stepTokens)
@@ -738,6 +746,14 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 			return "", fmt.Errorf("train: stopped at step %d: %w", r.step, err)
 		}
 		elapsed := r.trainTime + time.Since(t0)
+		if sched.MaxTime > 0 && slowest > 0 && elapsed+nextStepAllowance(slowest) > sched.MaxTime {
+			// The budget is a hard limit (the audit checks that no
+			// training data is read after it): a step that would end past
+			// it is not started. The reference instead stops after the
+			// step that crosses the cap, overrunning by up to one step.
+			stopAfter = r.step
+			continue
+		}
 		scale := sched.LRScale(r.step, elapsed)
 		frac := sched.Frac(r.step, elapsed)
 		if r.cfg.NumLoops > 0 && !r.tr.Looping() && frac >= r.s.LoopStartFrac {
@@ -774,6 +790,7 @@ func (r *runner) loop(ctx context.Context) (stoppedBy string, err error) {
 		r.step++
 		r.tokens += stepTokens
 		approx := r.trainTime + time.Since(t0)
+		slowest = max(slowest, approx-elapsed)
 		if sched.MaxTime > 0 {
 			// Under a wall-clock cap the run ends with the clock, not at
 			// Iterations: size the progress total (and so its ETA) by the

@@ -208,8 +208,22 @@ func TestRunWallClockCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.StoppedBy != "wallclock" || res.Steps < 1 || res.Steps >= opts.Iterations || res.TrainTimeMs < 1500 {
+	if res.StoppedBy != "wallclock" || res.Steps < 1 || res.Steps >= opts.Iterations {
 		t.Fatalf("stopped by %s after %d steps, %.0f ms", res.StoppedBy, res.Steps, res.TrainTimeMs)
+	}
+	// The budget is a hard limit: no step is started that would end past it
+	// at the slowest step time so far (+20 %), so the run stops when the next
+	// step would not fit, and each step it ran was expected to fit.
+	var slowest, prev float64
+	for i, p := range res.History.Train {
+		d := p.TrainTimeMs - prev
+		if i > 0 && prev+1.2*slowest > 1500+50 {
+			t.Fatalf("step %d started at %.0f ms although the slowest step so far took %.0f ms (budget 1500 ms)", p.Step, prev, slowest)
+		}
+		slowest, prev = max(slowest, d), p.TrainTimeMs
+	}
+	if prev+1.2*slowest < 1500-50 {
+		t.Fatalf("stopped at %.0f ms with the slowest step %.0f ms: the next step would have fitted in 1500 ms", prev, slowest)
 	}
 	// A warm-down longer than the run: every step after the first is inside
 	// it, at remaining budget / estimated warm-down time (< 1), falling
