@@ -202,26 +202,35 @@ func (t *Trainer) Devices() int { return t.devices }
 // micro-batches go to its own device; the gradients are averaged across
 // devices inside the step (see the comment at the top of this file). It
 // returns the mean training loss over all ranks' micro-batches. With one
-// rank it is Step.
+// rank it is Step, the single-device step (an SPMD program only with
+// ForceSPMD).
 func (t *Trainer) StepRanks(ctx context.Context, ranks [][]Batch, lrScale, momentum float64) (loss float64, err error) {
 	if len(ranks) != t.devices {
 		return 0, fmt.Errorf("step %d: got micro-batches for %d ranks, the trainer runs on %d devices", t.steps+1, len(ranks), t.devices)
 	}
-	if t.mesh == nil {
-		return t.Step(ctx, ranks[0], lrScale, momentum)
-	}
 	defer recoverGraphPanic(fmt.Sprintf("step %d", t.steps+1), &err)
+	// where names a micro-batch in errors: by rank only when there are
+	// several.
+	where := func(r, i int) string {
+		if t.devices == 1 {
+			return fmt.Sprintf("micro-batch %d", i)
+		}
+		return fmt.Sprintf("rank %d, micro-batch %d", r, i)
+	}
 	variant := stepVariant{unlooped: t.unlooped, segmented: len(ranks[0]) > 0 && ranks[0][0].Segments != nil}
 	for r, micro := range ranks {
 		if len(micro) != t.accum {
+			if t.devices == 1 {
+				return 0, fmt.Errorf("step %d: got %d micro-batches, the trainer accumulates %d", t.steps+1, len(micro), t.accum)
+			}
 			return 0, fmt.Errorf("step %d: rank %d has %d micro-batches, the trainer accumulates %d", t.steps+1, r, len(micro), t.accum)
 		}
 		for i, b := range micro {
 			if err := b.validate(t.net.vocab); err != nil {
-				return 0, fmt.Errorf("step %d, rank %d, micro-batch %d: %w", t.steps+1, r, i, err)
+				return 0, fmt.Errorf("step %d, %s: %w", t.steps+1, where(r, i), err)
 			}
 			if (b.Segments != nil) != variant.segmented {
-				return 0, fmt.Errorf("step %d: rank %d's micro-batch %d has segment ids and rank 0's first does not, or the other way round", t.steps+1, r, i)
+				return 0, fmt.Errorf("step %d: %s has segment ids and the first micro-batch does not, or the other way round", t.steps+1, where(r, i))
 			}
 			if b.Rows != ranks[0][i].Rows || b.SeqLen != ranks[0][i].SeqLen {
 				return 0, fmt.Errorf("step %d: rank %d's micro-batch %d is [%d, %d], rank 0's [%d, %d]: SPMD ranks need equal shapes",
@@ -233,7 +242,8 @@ func (t *Trainer) StepRanks(ctx context.Context, ranks [][]Batch, lrScale, momen
 	if err != nil {
 		return 0, err
 	}
-	// Losses are read back only after the last micro-batch is queued.
+	// Losses are read back only after the last micro-batch is queued, so an
+	// accelerator never waits for the host between micro-batches.
 	var outs []*tensors.Tensor
 	defer func() {
 		for _, o := range outs {
@@ -248,8 +258,8 @@ func (t *Trainer) StepRanks(ctx context.Context, ranks [][]Batch, lrScale, momen
 		if i == t.accum-1 {
 			exec, lr, mom, adam = execs.apply, float32(lrScale), float32(momentum), float32(t.steps+1)
 		}
-		// SPMD arguments are device-major: rank 0's five (six with segment
-		// ids), then rank 1's, ...
+		// The arguments are device-major (SPMD): rank 0's five (six with
+		// segment ids), then rank 1's, ...
 		args := make([]any, 0, 6*t.devices)
 		for _, micro := range ranks {
 			b := micro[i]

@@ -3,7 +3,6 @@ package train
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/gomlx/gomlx/backends"
@@ -309,71 +308,10 @@ func (t *Trainer) variable(name string) *mlctx.Variable {
 // Step runs one optimizer step over the micro-batches (exactly AccumSteps of
 // them) at the given learning-rate multiplier and Muon momentum, and returns
 // the mean training loss of the micro-batches. A NaN or infinite loss is an
-// error naming the step; the weights are then not to be trusted.
+// error naming the step; the weights are then not to be trusted. It is
+// StepRanks with one rank (distributed.go).
 func (t *Trainer) Step(ctx context.Context, micro []Batch, lrScale, momentum float64) (loss float64, err error) {
-	if t.mesh != nil {
-		return t.StepRanks(ctx, [][]Batch{micro}, lrScale, momentum)
-	}
-	defer recoverGraphPanic(fmt.Sprintf("step %d", t.steps+1), &err)
-	if len(micro) != t.accum {
-		return 0, fmt.Errorf("step %d: got %d micro-batches, the trainer accumulates %d", t.steps+1, len(micro), t.accum)
-	}
-	variant := stepVariant{unlooped: t.unlooped, segmented: micro[0].Segments != nil}
-	for i, b := range micro {
-		if (b.Segments != nil) != variant.segmented {
-			return 0, fmt.Errorf("step %d: micro-batch %d has segment ids and micro-batch 0 does not, or the other way round", t.steps+1, i)
-		}
-	}
-	execs, err := t.stepExecs(variant)
-	if err != nil {
-		return 0, err
-	}
-	// Losses are read back only after the last micro-batch is queued, so an
-	// accelerator never waits for the host between micro-batches.
-	outs := make([]*tensors.Tensor, 0, len(micro))
-	defer func() {
-		for _, o := range outs {
-			o.FinalizeAll()
-		}
-	}()
-	for i, b := range micro {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		if err := b.validate(t.net.vocab); err != nil {
-			return 0, fmt.Errorf("step %d, micro-batch %d: %w", t.steps+1, i, err)
-		}
-		in := tensors.FromFlatDataAndDimensions(b.Inputs, b.Rows, b.SeqLen)
-		tg := tensors.FromFlatDataAndDimensions(b.Targets, b.Rows, b.SeqLen)
-		args := []any{in, tg, float32(0), float32(0), float32(0)}
-		exec := execs.accumulate
-		if i == len(micro)-1 {
-			args[2], args[3], args[4] = float32(lrScale), float32(momentum), float32(t.steps+1)
-			exec = execs.apply
-		}
-		if variant.segmented {
-			args = append(args, tensors.FromFlatDataAndDimensions(b.Segments, b.Rows, b.SeqLen))
-		}
-		out, err := exec.Exec(args...)
-		if err != nil {
-			return 0, fmt.Errorf("step %d, micro-batch %d: %w", t.steps+1, i, err)
-		}
-		outs = append(outs, out[0])
-	}
-	var sum float64
-	for _, o := range outs {
-		l, err := scalarValue(o)
-		if err != nil {
-			return 0, fmt.Errorf("step %d: %w", t.steps+1, err)
-		}
-		sum += l
-	}
-	t.steps++
-	loss = sum / float64(len(micro))
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, fmt.Errorf("step %d: training loss is %v", t.steps, loss)
-	}
-	return loss, nil
+	return t.StepRanks(ctx, [][]Batch{micro}, lrScale, momentum)
 }
 
 // scalarValue reads a scalar float32 result to the host.
