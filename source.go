@@ -30,7 +30,7 @@ import (
 //
 //go:embed go.mod go.sum *.go
 //go:embed cmd/golf/eval.go cmd/golf/hessians.go cmd/golf/main.go cmd/golf/pack.go cmd/golf/train.go
-//go:embed data/*.go data/corpus/*.go eval/*.go internal/atomicfile/*.go internal/compute/*.go internal/jsonltext/*.go internal/outlock/*.go internal/progress/*.go internal/report/*.go internal/strictjson/*.go model/*.go quant/*.go quant/codec/*.go tokenizer/*.go train/*.go
+//go:embed data/*.go data/corpus/*.go eval/*.go internal/atomicfile/*.go internal/compute/*.go internal/jsonltext/*.go internal/outlock/*.go internal/progress/*.go internal/report/*.go internal/strictjson/*.go model/*.go quant/*.go quant/codec/*.go tokenizer/*.go tokenizer/internal/spm/*.go train/*.go
 var source embed.FS
 
 // Source returns the counted source tree: go.mod, go.sum and the counted

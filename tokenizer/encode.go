@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/paramgolf/golf/tokenizer/internal/spm"
 )
 
 // Encoding follows the reference (SentencePiece 0.1.97, bpe_model.cc and
@@ -210,11 +212,11 @@ func (e *emitter) emit(piece string, id int32) {
 // or one UTF-8 character (as the reference's PrefixMatcher::PrefixMatch).
 func (m *Model) symbolLen(s string) (n int, frozen bool) {
 	if m.matcher != nil {
-		if n := m.matcher.match(s); n > 0 {
+		if n := m.matcher.Match(s); n > 0 {
 			return n, true
 		}
 	}
-	return min(len(s), oneCharLen(s[0])), false
+	return min(len(s), spm.OneCharLen(s[0])), false
 }
 
 // segment runs BPE on seg (normalized text, or one word of it) and emits the
@@ -459,9 +461,9 @@ func (m *Model) encode(st *encodeState, text string) []int32 {
 	for i := 0; i < len(norm); {
 		var n int
 		if m.matcher != nil {
-			n, _ = m.symbolLen(string(norm[i:min(len(norm), i+max(m.matcher.maxLen, 4))]))
+			n, _ = m.symbolLen(string(norm[i:min(len(norm), i+max(m.matcher.MaxLen(), 4))]))
 		} else {
-			n = min(len(norm)-i, oneCharLen(norm[i]))
+			n = min(len(norm)-i, spm.OneCharLen(norm[i]))
 		}
 		isWS := n == len(ws) && string(norm[i:i+n]) == ws
 		if m.split == splitBeforeSpace && isWS && i > start {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/paramgolf/golf/tokenizer/internal/spm"
 )
 
 // Fuzz targets. Run each for a while with, e.g.:
@@ -26,7 +28,7 @@ func FuzzParse(f *testing.F) {
 	p[3].typ = Unused
 	p = append(p, testPiece{"<sep>", 0, UserDefined})
 	for b := range 256 {
-		p = append(p, testPiece{bytePiece(byte(b)), 0, Byte})
+		p = append(p, testPiece{spm.BytePiece(byte(b)), 0, Byte})
 	}
 	f.Add(buildModel(p, [][]byte{pbVarint(35, 1), pbVarint(24, 1)}, identityNorm))
 	f.Add(buildModel(tinyPieces(), nil, [][]byte{pbVarint(3, 1), pbVarint(4, 0), pbVarint(5, 0)},

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/paramgolf/golf/tokenizer/internal/spm"
 )
 
 // PieceType is the kind of a vocabulary entry, as stored in the .model file.
@@ -140,7 +142,7 @@ type Model struct {
 	norm       *normalizer
 	denorm     *normalizer // nil unless the model has a denormalizer charsmap
 	hasUnused  bool
-	matcher    *prefixMatcher // user-defined pieces; nil if none
+	matcher    *spm.PrefixMatcher // user-defined pieces; nil if none
 	split      wordSplit
 	scanLimit  int // segments of up to this many symbols merge by scanning
 	cache      *wordCache
@@ -280,25 +282,25 @@ func parse(name string, data []byte) (*Model, error) {
 	if t.ByteFallback {
 		for b, ok := range byteFound {
 			if !ok {
-				return nil, fmt.Errorf("byte_fallback is on but the byte piece %s is missing", bytePiece(byte(b)))
+				return nil, fmt.Errorf("byte_fallback is on but the byte piece %s is missing", spm.BytePiece(byte(b)))
 			}
 		}
 	}
 
 	// Special pieces: empty names mean the defaults; an id counts only if
 	// that piece has the expected type (as the reference's bos_id() etc.).
-	m.trainer.UnkPiece = orDefault(t.UnkPiece, "<unk>")
-	m.trainer.BOSPiece = orDefault(t.BOSPiece, "<s>")
-	m.trainer.EOSPiece = orDefault(t.EOSPiece, "</s>")
-	m.trainer.PADPiece = orDefault(t.PADPiece, "<pad>")
+	m.trainer.UnkPiece = spm.OrDefault(t.UnkPiece, "<unk>")
+	m.trainer.BOSPiece = spm.OrDefault(t.BOSPiece, "<s>")
+	m.trainer.EOSPiece = spm.OrDefault(t.EOSPiece, "</s>")
+	m.trainer.PADPiece = spm.OrDefault(t.PADPiece, "<pad>")
 	if !mp.hasUnkSurface {
-		m.trainer.UnkSurface = defaultUnkSurface
+		m.trainer.UnkSurface = spm.DefaultUnkSurface
 	}
 	m.bos = m.specialID(m.trainer.BOSPiece, Control)
 	m.eos = m.specialID(m.trainer.EOSPiece, Control)
 	m.pad = m.specialID(m.trainer.PADPiece, Control)
 
-	m.matcher = newPrefixMatcher(userDefined)
+	m.matcher = spm.NewPrefixMatcher(userDefined)
 	if m.norm, err = newNormalizer(mp.normalizer, t.TreatWhitespaceAsSuffix, m.matcher); err != nil {
 		return nil, fmt.Errorf("normalizer_spec: %w", err)
 	}
@@ -322,24 +324,11 @@ func parse(name string, data []byte) (*Model, error) {
 	return m, nil
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 func (m *Model) specialID(piece string, want PieceType) int {
 	if id := m.PieceID(piece); m.types[id] == want {
 		return id
 	}
 	return -1
-}
-
-// bytePiece returns the name of the byte piece for b, e.g. <0x0A>.
-func bytePiece(b byte) string {
-	const hex = "0123456789ABCDEF"
-	return "<0x" + string([]byte{hex[b>>4], hex[b&15]}) + ">"
 }
 
 // pieceByte parses a byte piece name; only the exact form <0xNN> with

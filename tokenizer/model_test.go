@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/paramgolf/golf/tokenizer/internal/spm"
 )
 
 // A hand-written protobuf encoder for building test models.
@@ -122,7 +124,7 @@ func TestByteFallbackAndUnused(t *testing.T) {
 	p := tinyPieces()
 	p[3].typ = Unused // "ab" may still be merged through, but is never output
 	for b := range 256 {
-		p = append(p, testPiece{bytePiece(byte(b)), 0, Byte})
+		p = append(p, testPiece{spm.BytePiece(byte(b)), 0, Byte})
 	}
 	m := mustParse(t, buildModel(p, [][]byte{pbVarint(35, 1)}, identityNorm))
 	for _, c := range []struct {
@@ -166,7 +168,7 @@ func TestParseErrors(t *testing.T) {
 		p := slices.Clone(base)
 		for b := range 256 {
 			if b != skip {
-				p = append(p, testPiece{bytePiece(byte(b)), 0, Byte})
+				p = append(p, testPiece{spm.BytePiece(byte(b)), 0, Byte})
 			}
 		}
 		return p

@@ -3,9 +3,10 @@ package tokenizer
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/paramgolf/golf/tokenizer/internal/spm"
 )
 
 // spaceSymbol is U+2581 LOWER ONE EIGHTH BLOCK, which SentencePiece writes in
@@ -87,58 +88,6 @@ func (t dartsTrie) longestPrefix(s string) (length int, value uint32) {
 	return length, value
 }
 
-// prefixMatcher finds user-defined pieces, which the reference matches
-// longest-first and never normalizes or splits. Like the reference's trie of
-// C strings, it sees each piece only up to its first NUL byte.
-type prefixMatcher struct {
-	keys    map[string]bool
-	lengths []int     // the keys' distinct lengths, longest first
-	maxLen  int       // the longest key
-	first   [256]bool // bytes that start a key
-}
-
-func newPrefixMatcher(pieces []string) *prefixMatcher {
-	m := &prefixMatcher{keys: map[string]bool{}}
-	for _, p := range pieces {
-		if i := strings.IndexByte(p, 0); i >= 0 {
-			p = p[:i]
-		}
-		if p == "" {
-			continue
-		}
-		if !m.keys[p] && !slices.Contains(m.lengths, len(p)) {
-			m.lengths = append(m.lengths, len(p))
-		}
-		m.keys[p] = true
-		m.first[p[0]] = true
-	}
-	if len(m.keys) == 0 {
-		return nil
-	}
-	slices.SortFunc(m.lengths, func(a, b int) int { return b - a })
-	m.maxLen = m.lengths[0]
-	return m
-}
-
-// match returns the length of the longest key that prefixes s, or 0.
-func (m *prefixMatcher) match(s string) int {
-	if len(s) == 0 || !m.first[s[0]] {
-		return 0
-	}
-	for _, n := range m.lengths {
-		if n <= len(s) && m.keys[s[:n]] {
-			return n
-		}
-	}
-	return 0
-}
-
-// oneCharLen is the length of the UTF-8 sequence that lead byte b announces,
-// 1 for continuation and invalid bytes (the reference's OneCharLen).
-func oneCharLen(b byte) int {
-	return int("\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\x02\x02\x03\x04"[b>>4])
-}
-
 // asciiRule is the precomputed outcome of normalizing one ASCII byte that is
 // followed by another ASCII byte or by the end of the text.
 type asciiRule struct {
@@ -152,15 +101,15 @@ type normalizer struct {
 	trie        dartsTrie
 	values      string // replacement strings, each ending at a NUL byte
 	spec        NormalizerSpec
-	wsAsSuffix  bool           // trainer_spec.treat_whitespace_as_suffix
-	userDefined *prefixMatcher // nil when the model has no user-defined pieces
+	wsAsSuffix  bool               // trainer_spec.treat_whitespace_as_suffix
+	userDefined *spm.PrefixMatcher // nil when the model has no user-defined pieces
 	ascii       [128]asciiRule
 }
 
 // newNormalizer decodes spec's precompiled charsmap: a little-endian uint32
 // giving the trie's size in bytes, the darts-clone trie, then the replacement
 // strings. An empty charsmap means no rewriting at all (identity).
-func newNormalizer(spec NormalizerSpec, wsAsSuffix bool, userDefined *prefixMatcher) (*normalizer, error) {
+func newNormalizer(spec NormalizerSpec, wsAsSuffix bool, userDefined *spm.PrefixMatcher) (*normalizer, error) {
 	n := &normalizer{spec: spec, wsAsSuffix: wsAsSuffix, userDefined: userDefined}
 	if blob := spec.PrecompiledCharsmap; len(blob) > 0 {
 		if len(blob) <= 4 {
@@ -231,7 +180,7 @@ func (n *normalizer) prefix(in string) (out string, used int) {
 		return n.ascii[b].out, 1
 	}
 	if n.userDefined != nil {
-		if l := n.userDefined.match(in); l > 0 {
+		if l := n.userDefined.Match(in); l > 0 {
 			return in[:l], l
 		}
 	}

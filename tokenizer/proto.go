@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/paramgolf/golf/tokenizer/internal/spm"
 )
 
 // This file reads the parts of SentencePiece's ModelProto (protobuf, proto2
@@ -234,13 +236,9 @@ func defaultTrainerSpec() TrainerSpec {
 		BOSID:             1,
 		EOSID:             2,
 		PADID:             -1,
-		UnkSurface:        defaultUnkSurface,
+		UnkSurface:        spm.DefaultUnkSurface,
 	}
 }
-
-// defaultUnkSurface is what the reference decodes the unknown piece to unless
-// the model sets trainer_spec.unk_surface: " ⁇ " (U+2047 between spaces).
-const defaultUnkSurface = " \u2047 "
 
 func (mp *modelProto) parseTrainerSpec(msg []byte) error {
 	t := &mp.trainer

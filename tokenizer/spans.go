@@ -1,5 +1,7 @@
 package tokenizer
 
+import "github.com/paramgolf/golf/tokenizer/internal/spm"
+
 // Span is the byte range Begin..End of an input text that one token stands
 // for (the reference's SentencePieceText piece begin/end; the text in it is
 // the piece's "surface").
@@ -101,7 +103,7 @@ func (m *Model) EncodeSpans(text string) ([]int, []Span) {
 			for lead > 0 && norm[lead]&0xC0 == 0x80 {
 				lead--
 			}
-			end := lead + min(len(norm)-lead, oneCharLen(norm[lead]))
+			end := lead + min(len(norm)-lead, spm.OneCharLen(norm[lead]))
 			if consumed+1 == end {
 				spans[i] = Span{n2o[lead], n2o[end]}
 			} else {

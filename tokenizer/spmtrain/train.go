@@ -16,6 +16,8 @@ import (
 
 	"github.com/paramgolf/golf/internal/progress"
 	"github.com/paramgolf/golf/tokenizer"
+
+	"github.com/paramgolf/golf/tokenizer/internal/spm"
 )
 
 // Options are the settings of [Train]. Fields are named after
@@ -252,12 +254,12 @@ func (o *Options) fill() error {
 	if o.NormalizationRuleName == "" {
 		o.NormalizationRuleName = "nmt_nfkc"
 	}
-	o.UnkPiece = orDefault(o.UnkPiece, "<unk>")
-	o.BOSPiece = orDefault(o.BOSPiece, "<s>")
-	o.EOSPiece = orDefault(o.EOSPiece, "</s>")
-	o.PadPiece = orDefault(o.PadPiece, "<pad>")
+	o.UnkPiece = spm.OrDefault(o.UnkPiece, "<unk>")
+	o.BOSPiece = spm.OrDefault(o.BOSPiece, "<s>")
+	o.EOSPiece = spm.OrDefault(o.EOSPiece, "</s>")
+	o.PadPiece = spm.OrDefault(o.PadPiece, "<pad>")
 	if o.UnkSurface == "" {
-		o.UnkSurface = defaultUnkSurface
+		o.UnkSurface = spm.DefaultUnkSurface
 	}
 	if o.Name == "" {
 		o.Name = "trained.model"
@@ -417,7 +419,7 @@ func (t *trainer) initMetaPieces() error {
 	}
 	if o.ByteFallback {
 		for b := range 256 {
-			if err := insertSymbol(bytePiece(byte(b)), tokenizer.Byte); err != nil {
+			if err := insertSymbol(spm.BytePiece(byte(b)), tokenizer.Byte); err != nil {
 				return err
 			}
 		}
@@ -524,7 +526,7 @@ func (t *trainer) normalize(sentences []sentence) ([]sentence, error) {
 	for _, p := range t.meta {
 		metaPieces = append(metaPieces, p.piece)
 	}
-	matcher := newPrefixMatcher(metaPieces)
+	matcher := spm.NewPrefixMatcher(metaPieces)
 	meter := progress.New(o.Progress, "tokenizer train: normalize", "sentences", int64(len(sentences)))
 	t.parallel(len(sentences), func(lo, hi int) {
 		var buf []byte
@@ -554,7 +556,7 @@ func (t *trainer) normalize(sentences []sentence) ([]sentence, error) {
 
 // globalReplace replaces every occurrence of the matcher's pieces in s,
 // longest first, by out (PrefixMatcher::GlobalReplace).
-func globalReplace(m *prefixMatcher, s []byte, out string) string {
+func globalReplace(m *spm.PrefixMatcher, s []byte, out string) string {
 	if m == nil {
 		return string(s)
 	}
@@ -562,12 +564,12 @@ func globalReplace(m *prefixMatcher, s []byte, out string) string {
 	b.Grow(len(s))
 	str := string(s)
 	for len(str) > 0 {
-		if n := m.match(str); n > 0 {
+		if n := m.Match(str); n > 0 {
 			b.WriteString(out)
 			str = str[n:]
 			continue
 		}
-		n := min(len(str), oneCharLen(str[0]))
+		n := min(len(str), spm.OneCharLen(str[0]))
 		b.WriteString(str[:n])
 		str = str[n:]
 	}
@@ -773,7 +775,7 @@ func splitIntoWords(text string, suffix, allowWSOnly bool) []string {
 		}
 		inWS := false
 		for begin < len(text) {
-			n := min(oneCharLen(text[begin]), len(text)-begin)
+			n := min(spm.OneCharLen(text[begin]), len(text)-begin)
 			isWS := text[begin:begin+n] == ws
 			if isWS {
 				inWS = true
@@ -794,7 +796,7 @@ func splitIntoWords(text string, suffix, allowWSOnly bool) []string {
 	}
 	inWS := false
 	for begin < len(text) {
-		n := min(oneCharLen(text[begin]), len(text)-begin)
+		n := min(spm.OneCharLen(text[begin]), len(text)-begin)
 		isWS := text[begin:begin+n] == ws
 		if begin == 0 || (isWS && (!inWS || !allowWSOnly)) {
 			if begin > 0 {
