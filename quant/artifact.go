@@ -16,12 +16,14 @@ import (
 	"github.com/paramgolf/golf/quant/codec"
 )
 
-// Artifact byte layout (format version 3; versions 1 and 2 are refused).
+// Artifact byte layout (format version 4; earlier versions are refused:
+// version 4 changed the cm codec's model, so older cm streams would decode
+// to other bytes).
 // Integers are unsigned LEB128 varints ("uv") unless a width is given;
 // fixed-width values are little-endian.
 //
 //	magic      8 bytes   "GOLFPACK"
-//	version    u8        3
+//	version    u8        4
 //	hcodec     uv n, n bytes    codec name of the header table (see quant/codec)
 //	hraw       uv        length of the header table
 //	hsize      uv        compressed length of the header table
@@ -87,7 +89,7 @@ import (
 // {RowLen: values} (the byte-plane length), the others {}.
 const (
 	artifactMagic   = "GOLFPACK"
-	artifactVersion = 3
+	artifactVersion = 4
 	maxNameLen      = 1024
 	maxHeaderTable  = 1 << 24
 	maxRank         = 8

@@ -23,13 +23,20 @@ import (
 //	left           the two symbols before it in the row
 //	row            the signed and absolute means of the row so far
 //
-// mixed by two logistic mixers (weights selected by the tree node, and by
-// the position magnitude and bit index), trained online to minimise the
-// coding cost, then refined by an adaptive probability map (APM) indexed
-// by node and position mean. The segments of a per-class stream share one
-// model per symbol width, so a class's tensors share what was learnt. On
-// independent symbols of one distribution the mix settles on order-0 and
-// costs a fraction of a percent above Order0Bits; where symbols carry
+// and three parametric inputs with no table (gauss.go): the bit's
+// probability under discretised normal distributions N(0, m2_j), N(0, m2)
+// and N(f·mean_j, var_j), where m2_j, mean_j and var_j are the position's
+// second moment, mean and variance over the rows above (shrunk towards the
+// stream's m2 while few rows are seen), m2 the stream's, and f the row's
+// least-squares fit to the position means so far (1 for rows that follow
+// the common profile, as unused embedding rows do). They are mixed by two
+// logistic mixers (one weight set, and one per position magnitude) and a
+// second layer per bit index, trained online to minimise the coding cost,
+// then refined by an adaptive probability map (APM) indexed by node and
+// position mean. The segments of a per-class stream share one model per
+// symbol width, so a class's tensors share what was learnt. On independent
+// normal symbols the normal inputs make it code within a fraction of a
+// percent of Order0Bits from the first rows; where symbols carry
 // per-feature shifts or magnitudes, or neighbours agree (similarity-sorted
 // rows), it codes below the order-0 bound, which no static per-tensor table
 // can do.

@@ -1,5 +1,7 @@
 package codec
 
+import "math"
+
 // The symbol model of CM: what each bit of a quantized weight symbol is
 // predicted from. A stream is read as rows of RowLen symbols (a matrix
 // row-major, or its transpose); for the symbol at row i, position j, the
@@ -7,7 +9,10 @@ package codec
 // running statistics of its position j over the rows above (the signed
 // mean, which trained weights shift per input feature, and the mean
 // magnitude) and of row i so far, all relative to the stream's typical
-// magnitude so one model serves every symbol width.
+// magnitude so one model serves every symbol width. Next to the adaptive
+// tables sit parametric inputs (gauss.go): the bit probabilities of normal
+// distributions fitted to the position and to the stream, which are right
+// from the first rows, where counters are still learning.
 
 const (
 	sym3Clamp   = 14 // signed neighbour values are squeezed into ±14
@@ -24,11 +29,36 @@ const (
 	// share or rate costs more than it gains.
 	apmRate  = 7
 	apmShare = 1
+	// nGauss is the parametric inputs (gauss.go): zero-mean normals with the
+	// position's and the stream's second moment, and a normal around the
+	// position mean scaled by the row's fit to the position means.
+	nGauss = 3
+	// nInputs is the mixers' inputs besides the bias.
+	nInputs = nSymModels + nGauss
+	// nMixers is the first-layer mixers.
+	nMixers = 3
 	// mixIn is the mixers' inputs: the models and a bias.
-	mixIn = nSymModels + 1
+	mixIn = nInputs + 1
+	// gaussPrior is the weight, in rows, of the stream's variance in a
+	// position's variance estimate (shrinkage while few rows are seen).
+	gaussPrior = 4
+	// rowFitPrior is how many positions of typical magnitude a row's prior
+	// fit of 1 to the position means weighs.
+	rowFitPrior = 2
 	// counterLimitSym caps the counters' update count (rate 1/(n+1.5)
 	// down to about 1/1020).
 	counterLimitSym = 1020
+	// symMixRate and finalRate are the learning rates of the two mixers
+	// and of the second layer that combines them (units of mixerRate).
+	symMixRate = 3
+	finalRate  = 2
+	// The mixers' initial weights (16.16): order-0 1/4, the parametric
+	// inputs 1/2 each, the other tables 1/16. Measured on trained int6 and
+	// int8 weights: starting near the normal models saves most of the cost
+	// of learning the weights on small tensors.
+	initW0 = 16384
+	initWg = 32768
+	initWo = 4096
 )
 
 // squeeze maps a signed symbol to [0, sym3Values): itself up to ±6, then
@@ -60,11 +90,13 @@ func bitsLen(x uint32) int {
 type symbolModel struct {
 	bits, nodes, off int
 	tables           [nSymModels][]counter
-	mx1, mx2         *mixer
-	apm              []uint16 // per node and colMean bucket: 33 interpolation points
+	mix              [nMixers]*mixer // weight sets: one; one per position magnitude bucket; one per tree node
+	final            []int32         // second layer: weights of the mixers' outputs and a bias, per bit index
+	apm              []uint16        // per node and colMean bucket: 33 interpolation points
 	// typical magnitude: mean |s| in 8.8 fixed point over the stream
 	absSum   int64
 	absCount int64
+	sqSum    int64 // sum of s²
 }
 
 // symSizes are the context counts of the models. Measured on quantized
@@ -84,8 +116,27 @@ func newSymbolModel(bits int) *symbolModel {
 	for k, n := range symSizes {
 		m.tables[k] = newCounters(n * m.nodes)
 	}
-	m.mx1 = newMixer(nSymModels+1, m.nodes)
-	m.mx2 = newMixer(nSymModels+1, absBuckets*bits)
+	m.mix = [nMixers]*mixer{newMixer(mixIn, 1), newMixer(mixIn, absBuckets), newMixer(mixIn, m.nodes)}
+	for _, mx := range m.mix {
+		for i := range mx.weights {
+			switch k := i % mixIn; {
+			case k == 0:
+				mx.weights[i] = initW0
+			case k >= nSymModels && k < nInputs:
+				mx.weights[i] = initWg
+			case k == nInputs:
+				mx.weights[i] = 0
+			default:
+				mx.weights[i] = initWo
+			}
+		}
+	}
+	m.final = make([]int32, (nMixers+1)*bits)
+	for i := range m.final {
+		if i%(nMixers+1) != nMixers {
+			m.final[i] = 65536 / nMixers
+		}
+	}
 	m.apm = make([]uint16, m.nodes*9*33)
 	for i := range m.apm {
 		m.apm[i] = uint16(squash(int32((i%33-16)*128)) * 16)
@@ -122,8 +173,11 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 	b, nodes := m.bits, m.nodes
 	colMean := make([]int32, rowLen)
 	colAbs := make([]int32, rowLen)
+	colSq := make([]int32, rowLen) // mean s² in 8.8, as colMean
 	var rowMean, rowAbs, rowSum, rowAbsSum int32
-	var in1 [nSymModels]int32
+	var rowNum, rowDen int64 // Σ s·colMean and Σ colMean² over the row so far (16.16)
+	var in1 [mixIn]int32
+	var gs [nGauss]gaussNode
 	var ctr [nSymModels]*counter
 	var base [nSymModels]int
 	j, rowsDone := 0, 0
@@ -156,27 +210,71 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 			base[k] *= nodes
 		}
 		apmBase := (cm / 4) * nodes
+		// The parametric inputs' distributions: the position's mean and
+		// variance shrunk towards the stream's (zero mean) by gaussPrior
+		// rows, and the stream's alone.
+		streamVar := int64(256 * 256)
+		if m.absCount > 0 {
+			streamVar = max(m.sqSum*256/m.absCount, 16)
+		}
+		nr := int64(min(rowsDone, colWindow2))
+		cv := max(int64(colSq[j])-int64(colMean[j])*int64(colMean[j])>>8, 0)
+		v := (nr*cv + gaussPrior*streamVar) / (nr + gaussPrior)
+		v0 := (nr*int64(colSq[j]) + gaussPrior*streamVar) / (nr + gaussPrior)
+		gs[0].start(0, isqrt8(v0))
+		gs[1].start(0, isqrt8(streamVar))
+		// The row's fit to the position means so far (1 when the row
+		// follows them, 0 when it does not), from rowFitPrior positions'
+		// worth of a prior fit of 1.
+		prior := rowFitPrior * int64(t) * int64(t)
+		fit := (rowNum + prior) * 256 / (rowDen + prior)
+		gs[2].start(fit*int64(colMean[j])>>8, isqrt8(v))
 		u := int(int8(data[i])) + m.off
 		node := 1
+		var fmid [nGauss]uint64
 		for k := b - 1; k >= 0; k-- {
-			// The two mixers' dot products over the models' stretched
-			// predictions (the same arithmetic as mixer.predict, inlined).
-			sel2 := ca*b + (b - 1 - k)
-			w1 := m.mx1.weights[node*mixIn : (node+1)*mixIn]
-			w2 := m.mx2.weights[sel2*mixIn : (sel2+1)*mixIn]
-			var dot1, dot2 int64
+			mid := node<<(k+1) - nodes + 1<<k // the split's u: the prefix's range starts at node<<(k+1) - nodes
+			// The mixers' dot products over the inputs' stretched
+			// predictions (the same arithmetic as mixer.predict, inlined),
+			// then the second layer over the mixers' outputs.
+			sel := [nMixers]int{0, ca, node}
+			var wm [nMixers][]int32
+			var dot [nMixers]int64
+			for x := range nMixers {
+				wm[x] = m.mix[x].weights[sel[x]*mixIn : (sel[x]+1)*mixIn]
+			}
 			for t := range nSymModels {
 				ctr[t] = &m.tables[t][base[t]+node]
-				st := int32(stretchTable[ctr[t].p12()])
-				in1[t] = st
-				dot1 += int64(st) * int64(w1[t])
-				dot2 += int64(st) * int64(w2[t])
+				in1[t] = int32(stretchTable[ctr[t].p12()])
 			}
-			dot1 += biasInput * int64(w1[nSymModels])
-			dot2 += biasInput * int64(w2[nSymModels])
-			p1 := min(max(squash(int32(dot1>>16)), 1), probOne-1)
-			p2 := min(max(squash(int32(dot2>>16)), 1), probOne-1)
-			st := (int32(stretchTable[p1]) + int32(stretchTable[p2])) / 2
+			for g := range gs {
+				pg, fm := gs[g].p12(mid, m.off)
+				fmid[g] = fm
+				in1[nSymModels+g] = int32(stretchTable[pg])
+			}
+			in1[nInputs] = biasInput
+			for x := range nMixers {
+				wx := wm[x][:mixIn:mixIn]
+				var d int64
+				for t := range mixIn {
+					d += int64(in1[t]) * int64(wx[t])
+				}
+				dot[x] = d
+			}
+			var pmx [nMixers]int32
+			var smx [nMixers + 1]int32
+			wf := m.final[(b-1-k)*(nMixers+1) : (b-k)*(nMixers+1)]
+			var dotf int64
+			for x := range nMixers {
+				pmx[x] = min(max(squash(int32(dot[x]>>16)), 1), probOne-1)
+				smx[x] = int32(stretchTable[pmx[x]])
+			}
+			smx[nMixers] = biasInput
+			for x, v := range smx {
+				dotf += int64(v) * int64(wf[x])
+			}
+			pf := min(max(squash(int32(dotf>>16)), 1), probOne-1)
+			st := int32(stretchTable[pf])
 			// APM: refine the mixed probability by interpolating a learnt
 			// curve over the stretched domain, per node and position mean.
 			pos := int(st+2048) * 32 / 4096
@@ -189,17 +287,24 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 			p := (pm*(4-apmShare) + apmShare*pa) / 4
 			p = min(max(p, 1), probOne-1)
 			bit := c.code(u>>k&1, uint32(p))
-			// mixer.update for both, inlined.
-			e1 := (int32(bit)<<probBits - p1) * mixerRate
-			e2 := (int32(bit)<<probBits - p2) * mixerRate
+			// mixer.update for each, inlined.
+			for x := range nMixers {
+				e := (int32(bit)<<probBits - pmx[x]) * symMixRate
+				wx := wm[x][:mixIn:mixIn]
+				for t := range mixIn {
+					wx[t] = min(max(wx[t]+(in1[t]*e+8192)>>14, -weightMax), weightMax)
+				}
+			}
+			ef := (int32(bit)<<probBits - pf) * finalRate
+			for x, v := range smx {
+				wf[x] = min(max(wf[x]+(v*ef+8192)>>14, -weightMax), weightMax)
+			}
 			for t := range nSymModels {
-				x := in1[t]
-				w1[t] = min(max(w1[t]+(x*e1+8192)>>14, -weightMax), weightMax)
-				w2[t] = min(max(w2[t]+(x*e2+8192)>>14, -weightMax), weightMax)
 				ctr[t].update(bit, counterLimitSym)
 			}
-			w1[nSymModels] = min(max(w1[nSymModels]+(biasInput*e1+8192)>>14, -weightMax), weightMax)
-			w2[nSymModels] = min(max(w2[nSymModels]+(biasInput*e2+8192)>>14, -weightMax), weightMax)
+			for g := range gs {
+				gs[g].next(bit, mid, fmid[g])
+			}
 			target := int32(bit) * 65535
 			if w >= 64 {
 				ai++
@@ -216,19 +321,40 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 			mag = -mag
 		}
 		m.absSum += int64(mag)
+		m.sqSum += int64(mag) * int64(mag)
 		m.absCount++
 		n := int32(min(rowsDone+1, colWindow2))
 		colMean[j] += (int32(s)<<8 - colMean[j]) / n
 		colAbs[j] += (mag<<8 - colAbs[j]) / n
+		colSq[j] += (mag*mag<<8 - colSq[j]) / n
 		rowSum += int32(s)
 		rowAbsSum += mag
+		rowNum += int64(s) << 8 * int64(colMean[j])
+		rowDen += int64(colMean[j]) * int64(colMean[j])
 		if j++; j == rowLen {
 			j = 0
 			rowsDone++
 			rowSum, rowAbsSum = 0, 0
+			rowNum, rowDen = 0, 0
 		} else {
 			rowMean = (rowSum << 8) / int32(j)
 			rowAbs = (rowAbsSum << 8) / int32(j)
 		}
 	}
 }
+
+// isqrt8 returns sqrt(v) in 8.8 fixed point for a variance v in 8.8 (at
+// least 1/4): the integer square root of v·256, exact on every platform.
+func isqrt8(v int64) int64 {
+	x := uint64(v) << 8
+	r := uint64(math.Sqrt(float64(x))) // IEEE sqrt is correctly rounded; fix up the conversion
+	for r*r > x {
+		r--
+	}
+	for (r+1)*(r+1) <= x {
+		r++
+	}
+	return max(int64(r), 64)
+}
+
+const mx1Cap = 1000
