@@ -48,8 +48,9 @@ const (
 	// counterLimitSym caps the counters' update count (rate 1/(n+1.5)
 	// down to about 1/1020).
 	counterLimitSym = 1020
-	// symMixRate and finalRate are the learning rates of the two mixers
-	// and of the second layer that combines them (units of mixerRate).
+	// symMixRate and finalRate are the learning rates of the first-layer
+	// mixers and of the second layer that combines them, in mixerRate's
+	// units (2^-14 per unit error).
 	symMixRate = 3
 	finalRate  = 2
 	// The mixers' initial weights (16.16): order-0 1/4, the parametric
@@ -210,9 +211,10 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 			base[k] *= nodes
 		}
 		apmBase := (cm / 4) * nodes
-		// The parametric inputs' distributions: the position's mean and
-		// variance shrunk towards the stream's (zero mean) by gaussPrior
-		// rows, and the stream's alone.
+		// The parametric inputs' distributions: zero-mean normals with the
+		// position's second moment (shrunk towards the stream's by
+		// gaussPrior rows) and with the stream's, and one around the
+		// position mean with the position's (shrunk) variance.
 		streamVar := int64(256 * 256)
 		if m.absCount > 0 {
 			streamVar = max(m.sqSum*256/m.absCount, 16)
@@ -303,7 +305,7 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 				ctr[t].update(bit, counterLimitSym)
 			}
 			for g := range gs {
-				gs[g].next(bit, mid, fmid[g])
+				gs[g].next(bit, fmid[g])
 			}
 			target := int32(bit) * 65535
 			if w >= 64 {
@@ -356,5 +358,3 @@ func isqrt8(v int64) int64 {
 	}
 	return max(int64(r), 64)
 }
-
-const mx1Cap = 1000

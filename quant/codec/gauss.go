@@ -83,7 +83,6 @@ func gaussAt(z int64) uint64 {
 // the lower and upper end of the current node's range of u = s + off.
 type gaussNode struct {
 	mean, sd int64 // 8.8 fixed point; sd > 0
-	lo       int   // the node's lowest u
 	flo, fhi uint64
 }
 
@@ -110,10 +109,11 @@ func (g *gaussNode) p12(mid, off int) (p int32, fmid uint64) {
 	return min(max(p, 1), probOne-1), fmid
 }
 
-// next descends to the half the coded bit chose.
-func (g *gaussNode) next(bit, mid int, fmid uint64) {
+// next descends to the half the coded bit chose; fmid is the CDF at the
+// split, as p12 returned it.
+func (g *gaussNode) next(bit int, fmid uint64) {
 	if bit != 0 {
-		g.lo, g.flo = mid, fmid
+		g.flo = fmid
 	} else {
 		g.fhi = fmid
 	}

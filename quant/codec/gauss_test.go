@@ -59,7 +59,7 @@ func TestGaussNodeProbabilities(t *testing.T) {
 			} else {
 				p *= 1 - float64(p1)/probOne
 			}
-			g.next(bit, mid, fm)
+			g.next(bit, fm)
 			node = node<<1 | bit
 		}
 		total += p
