@@ -150,12 +150,16 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 
+	st, err := run.loadStream()
+	if err != nil {
+		return err
+	}
 	// The stream checks run on a prefix of the validation stream.
-	stream := run.val
+	stream := st.val
 	if *auditTokens > 0 && len(stream)-1 > *auditTokens {
 		stream = stream[:max(*auditTokens/run.opts.SeqLen, 1)*run.opts.SeqLen+1]
 	}
-	totalDocs := len(eval.Documents(run.val, run.opts.BOS))
+	totalDocs := len(eval.Documents(st.val, run.opts.BOS))
 	backend, desc, err := compute.Open(*f.backendSpec)
 	if err != nil {
 		return err
@@ -205,12 +209,12 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		rep.Add(cs...)
 	}
-	logf("audit: bytes over %d tokens", len(run.val))
+	logf("audit: bytes over %d tokens", len(st.val))
 	ref := audit.DecodedText(run.tok)
-	if run.sidecar != nil {
+	if st.sidecar {
 		ref = audit.CaseOpsText(run.tok) // the sidecar counts the original, untransformed text
 	}
-	rep.Add(audit.CheckBytes(run.val, run.bytes, ref, run.opts.BOS))
+	rep.Add(audit.CheckBytes(st.val, st.bytes, ref, run.opts.BOS))
 	rep.Add(trainingChecks(*runDirFlag, run.src)...)
 	rep.Backend = desc
 	if err := outf.emit(env, rep, rep.Print); err != nil {

@@ -290,22 +290,28 @@ func (f *evalFlags) tiltSettings() (*eval.Tilt, error) {
 }
 
 // evalRun is everything an evaluation needs, resolved from the flags.
+// golf eval hands dir to golf.Evaluate, which reads the validation
+// stream itself; golf audit, which inspects the stream, reads it once
+// with loadStream.
 type evalRun struct {
-	src  *evalSource
-	tok  *tokenizer.Model
-	dir  string
-	val  []uint16
-	opts eval.Options
-	// bytes counts the targets' bytes: the tokenizer's byte table, or the
-	// folder's CaseOps byte sidecar (then sidecar holds its counts).
-	bytes      eval.ByteSource
-	sidecar    []uint16
-	byteSource string
-	limit      int // the validation cap (0: the whole split)
+	src   *evalSource
+	tok   *tokenizer.Model
+	dir   string
+	opts  eval.Options
+	limit int // the validation cap (0: the whole split)
 }
 
-// resolve loads the source, tokenizer and validation stream and builds
-// the evaluation options; the configured modes follow the flags.
+// evalStream is the validation stream of an evalRun and its byte counts.
+type evalStream struct {
+	val []uint16
+	// bytes counts the targets' bytes: the tokenizer's byte table, or the
+	// folder's CaseOps byte sidecar (then sidecar is true).
+	bytes   eval.ByteSource
+	sidecar bool
+}
+
+// resolve loads the source and tokenizer, checks the data folder and
+// builds the evaluation options; the configured modes follow the flags.
 func (f *evalFlags) resolve(ctx context.Context) (*evalRun, error) {
 	src, err := loadEvalSource(*f.ckpt, *f.artifact)
 	if err != nil {
@@ -353,21 +359,30 @@ func (f *evalFlags) resolve(ctx context.Context) (*evalRun, error) {
 		return nil, err
 	}
 	opts.BOS = tok.BOS()
-	val, err := data.LoadValidation(check.Val, opts.SeqLen)
+	return &evalRun{src: src, tok: tok, dir: check.Dir, opts: opts, limit: limit}, nil
+}
+
+// loadStream reads the run's validation stream (capped as golf.Evaluate
+// caps it) and its byte counts.
+func (r *evalRun) loadStream() (*evalStream, error) {
+	files, err := data.ValFiles(r.dir)
 	if err != nil {
 		return nil, err
 	}
-	val = data.CapValidation(val, opts.SeqLen, limit)
-	run := &evalRun{src: src, tok: tok, dir: check.Dir, val: val, opts: opts, limit: limit,
-		bytes: eval.TableBytes(tok.ByteTable()), byteSource: "byte table"}
-	if data.HasValidationBytes(check.Dir) {
-		counts, err := data.LoadValidationBytes(check.Dir, len(val))
+	val, err := data.LoadValidation(files, r.opts.SeqLen)
+	if err != nil {
+		return nil, err
+	}
+	val = data.CapValidation(val, r.opts.SeqLen, r.limit)
+	st := &evalStream{val: val, bytes: eval.TableBytes(r.tok.ByteTable())}
+	if data.HasValidationBytes(r.dir) {
+		counts, err := data.LoadValidationBytes(r.dir, len(val))
 		if err != nil {
 			return nil, err
 		}
-		run.bytes, run.sidecar, run.byteSource = eval.SidecarBytes(counts), counts, "byte sidecar"
+		st.bytes, st.sidecar = eval.SidecarBytes(counts), true
 	}
-	return run, nil
+	return st, nil
 }
 
 // modeName describes the mode of opts: "plain", "sliding-64",
@@ -428,7 +443,7 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if run.sidecar != nil {
+	if data.HasValidationBytes(run.dir) {
 		fmt.Fprintln(env.stderr, "val_bpb:byte_sidecar:enabled")
 	}
 	backend, desc, err := compute.Open(*f.backendSpec)
@@ -451,7 +466,7 @@ func runEval(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	out := evalOutput{Source: run.src.name, Data: run.dir, Backend: desc, Mode: modeName(run.opts), SeqLen: run.opts.SeqLen,
-		Stride: max(run.opts.Stride, 0), Tilt: run.opts.Tilt, TTT: run.opts.TTT, ByteSource: run.byteSource,
+		Stride: max(run.opts.Stride, 0), Tilt: run.opts.Tilt, TTT: run.opts.TTT, ByteSource: ev.ByteSource,
 		TokenLosses: *tokenLosses, Result: *res}
 	return outf.emit(env, out, func(w io.Writer) error { return printEval(w, out) })
 }
