@@ -184,22 +184,12 @@ func Evaluate(ctx context.Context, cfg model.Config, w model.Weights, s quant.Ev
 	if tok.VocabSize() != cfg.VocabSize {
 		return nil, fmt.Errorf("evaluate: the model's vocabulary is %d, tokenizer %s has %d", cfg.VocabSize, tok.Name(), tok.VocabSize())
 	}
-	files, err := data.ValFiles(opts.DataDir)
+	stream, err := LoadValidationStream(opts.DataDir, tok, ev.SeqLen, ev.ValTokens)
 	if err != nil {
 		return nil, err
 	}
-	val, err := data.LoadValidation(files, ev.SeqLen)
-	if err != nil {
-		return nil, err
-	}
-	val = data.CapValidation(val, ev.SeqLen, ev.ValTokens)
-	bytes := eval.TableBytes(tok.ByteTable())
-	if data.HasValidationBytes(opts.DataDir) {
-		counts, err := data.LoadValidationBytes(opts.DataDir, len(val))
-		if err != nil {
-			return nil, err
-		}
-		bytes, ev.ByteSource = eval.SidecarBytes(counts), "byte sidecar"
+	if stream.Sidecar {
+		ev.ByteSource = "byte sidecar"
 	}
 	backend := opts.Backend
 	if backend == nil {
@@ -213,7 +203,7 @@ func Evaluate(ctx context.Context, cfg model.Config, w model.Weights, s quant.Ev
 		return nil, err
 	}
 	defer e.Close()
-	res, err := e.Evaluate(ctx, val, bytes, eval.Options{SeqLen: ev.SeqLen, Stride: ev.Stride, DocIsolated: opts.DocIsolated,
+	res, err := e.Evaluate(ctx, stream.Tokens, stream.Bytes, eval.Options{SeqLen: ev.SeqLen, Stride: ev.Stride, DocIsolated: opts.DocIsolated,
 		BOS: tok.BOS(), BatchTokens: max(batch, ev.SeqLen), Tilt: opts.Tilt, TTT: opts.TTT, BudgetTargets: opts.BudgetTargets,
 		Progress: opts.Progress})
 	if err != nil {
@@ -221,6 +211,42 @@ func Evaluate(ctx context.Context, cfg model.Config, w model.Weights, s quant.Ev
 	}
 	ev.Result = *res
 	return ev, nil
+}
+
+// ValidationStream is a data folder's validation stream, capped as
+// Evaluate caps it, with the bytes val_bpb counts for each target.
+type ValidationStream struct {
+	Tokens []uint16
+	// Bytes counts the targets' bytes: the folder's CaseOps byte sidecar
+	// when it has one (then Sidecar is true), else the tokenizer's byte
+	// table.
+	Bytes   eval.ByteSource
+	Sidecar bool
+}
+
+// LoadValidationStream reads the validation shards of dir
+// (data.LoadValidation for sequences of seqLen), keeps the first whole
+// sequences holding at most maxTokens targets (data.CapValidation; 0: all)
+// and takes their bytes from dir's byte sidecar, or from tok's byte table
+// when dir has none. Evaluate scores this stream; golf audit inspects it.
+func LoadValidationStream(dir string, tok *tokenizer.Model, seqLen, maxTokens int) (*ValidationStream, error) {
+	files, err := data.ValFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	val, err := data.LoadValidation(files, seqLen)
+	if err != nil {
+		return nil, err
+	}
+	st := &ValidationStream{Tokens: data.CapValidation(val, seqLen, maxTokens), Bytes: eval.TableBytes(tok.ByteTable())}
+	if data.HasValidationBytes(dir) {
+		counts, err := data.LoadValidationBytes(dir, len(st.Tokens))
+		if err != nil {
+			return nil, err
+		}
+		st.Bytes, st.Sidecar = eval.SidecarBytes(counts), true
+	}
+	return st, nil
 }
 
 // EvaluateArtifact reads an artifact (quant.ReadArtifact: its model config,

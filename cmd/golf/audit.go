@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
+	golf "github.com/paramgolf/golf"
+	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/eval/audit"
 	"github.com/paramgolf/golf/internal/compute"
@@ -150,16 +152,13 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 
-	st, err := run.loadStream()
+	st, err := golf.LoadValidationStream(run.dir, run.tok, run.opts.SeqLen, run.limit)
 	if err != nil {
 		return err
 	}
 	// The stream checks run on a prefix of the validation stream.
-	stream := st.val
-	if *auditTokens > 0 && len(stream)-1 > *auditTokens {
-		stream = stream[:max(*auditTokens/run.opts.SeqLen, 1)*run.opts.SeqLen+1]
-	}
-	totalDocs := len(eval.Documents(st.val, run.opts.BOS))
+	stream := data.CapValidation(st.Tokens, run.opts.SeqLen, *auditTokens)
+	totalDocs := len(eval.Documents(st.Tokens, run.opts.BOS))
 	backend, desc, err := compute.Open(*f.backendSpec)
 	if err != nil {
 		return err
@@ -209,12 +208,12 @@ func runAudit(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		rep.Add(cs...)
 	}
-	logf("audit: bytes over %d tokens", len(st.val))
+	logf("audit: bytes over %d tokens", len(st.Tokens))
 	ref := audit.DecodedText(run.tok)
-	if st.sidecar {
+	if st.Sidecar {
 		ref = audit.CaseOpsText(run.tok) // the sidecar counts the original, untransformed text
 	}
-	rep.Add(audit.CheckBytes(st.val, st.bytes, ref, run.opts.BOS))
+	rep.Add(audit.CheckBytes(st.Tokens, st.Bytes, ref, run.opts.BOS))
 	rep.Add(trainingChecks(*runDirFlag, run.src)...)
 	rep.Backend = desc
 	if err := outf.emit(env, rep, rep.Print); err != nil {

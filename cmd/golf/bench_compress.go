@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	golf "github.com/paramgolf/golf"
-	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/eval"
 	"github.com/paramgolf/golf/internal/compute"
 	"github.com/paramgolf/golf/internal/report"
@@ -176,16 +175,9 @@ func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpe
 	if valTokens >= 0 {
 		limit = valTokens
 	}
-	valFiles, err := data.ValFiles(dir)
+	stream, err := golf.LoadValidationStream(dir, tok, opts.SeqLen, limit)
 	if err != nil {
 		return nil, err
-	}
-	val, err := data.LoadValidation(valFiles, opts.SeqLen)
-	if err != nil {
-		return nil, err
-	}
-	if limit > 0 && len(val)-1 > limit {
-		val = val[:max(limit/opts.SeqLen, 1)*opts.SeqLen+1]
 	}
 	backend, _, err := compute.Open(backendSpec)
 	if err != nil {
@@ -195,19 +187,11 @@ func benchEvalFunc(run *evalSource, dir string, tok *tokenizer.Model, backendSpe
 	if err != nil {
 		return nil, err
 	}
-	bytes := eval.TableBytes(tok.ByteTable())
-	if data.HasValidationBytes(dir) {
-		counts, err := data.LoadValidationBytes(dir, len(val))
-		if err != nil {
-			return nil, err
-		}
-		bytes = eval.SidecarBytes(counts)
-	}
 	return func(ctx context.Context, w model.Weights) (float64, error) {
 		if err := ev.SetWeights(w); err != nil {
 			return 0, err
 		}
-		res, err := ev.Evaluate(ctx, val, bytes, opts)
+		res, err := ev.Evaluate(ctx, stream.Tokens, stream.Bytes, opts)
 		if err != nil {
 			return 0, err
 		}

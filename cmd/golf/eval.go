@@ -292,22 +292,13 @@ func (f *evalFlags) tiltSettings() (*eval.Tilt, error) {
 // evalRun is everything an evaluation needs, resolved from the flags.
 // golf eval hands dir to golf.Evaluate, which reads the validation
 // stream itself; golf audit, which inspects the stream, reads it once
-// with loadStream.
+// with golf.LoadValidationStream.
 type evalRun struct {
 	src   *evalSource
 	tok   *tokenizer.Model
 	dir   string
 	opts  eval.Options
 	limit int // the validation cap (0: the whole split)
-}
-
-// evalStream is the validation stream of an evalRun and its byte counts.
-type evalStream struct {
-	val []uint16
-	// bytes counts the targets' bytes: the tokenizer's byte table, or the
-	// folder's CaseOps byte sidecar (then sidecar is true).
-	bytes   eval.ByteSource
-	sidecar bool
 }
 
 // resolve loads the source and tokenizer, checks the data folder and
@@ -360,29 +351,6 @@ func (f *evalFlags) resolve(ctx context.Context) (*evalRun, error) {
 	}
 	opts.BOS = tok.BOS()
 	return &evalRun{src: src, tok: tok, dir: check.Dir, opts: opts, limit: limit}, nil
-}
-
-// loadStream reads the run's validation stream (capped as golf.Evaluate
-// caps it) and its byte counts.
-func (r *evalRun) loadStream() (*evalStream, error) {
-	files, err := data.ValFiles(r.dir)
-	if err != nil {
-		return nil, err
-	}
-	val, err := data.LoadValidation(files, r.opts.SeqLen)
-	if err != nil {
-		return nil, err
-	}
-	val = data.CapValidation(val, r.opts.SeqLen, r.limit)
-	st := &evalStream{val: val, bytes: eval.TableBytes(r.tok.ByteTable())}
-	if data.HasValidationBytes(r.dir) {
-		counts, err := data.LoadValidationBytes(r.dir, len(val))
-		if err != nil {
-			return nil, err
-		}
-		st.bytes, st.sidecar = eval.SidecarBytes(counts), true
-	}
-	return st, nil
 }
 
 // modeName describes the mode of opts: "plain", "sliding-64",
