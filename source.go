@@ -15,7 +15,8 @@
 // build's files that Counted accepts, and that those files alone build the
 // golf command (train, pack and eval), so the count cannot drift from the
 // build or lean on uncounted code. quant.MeasureCode turns the files into
-// a byte count; `golf pack -v` lists it per package.
+// a byte count (stripped of comments, as the records count train_gpt.py
+// after pyminify, then compressed); `golf pack -v` lists it per package.
 package golf
 
 import (
@@ -30,7 +31,7 @@ import (
 //
 //go:embed go.mod go.sum *.go
 //go:embed cmd/golf/eval.go cmd/golf/hessians.go cmd/golf/main.go cmd/golf/pack.go cmd/golf/train.go
-//go:embed data/*.go data/corpus/*.go eval/*.go internal/atomicfile/*.go internal/compute/*.go internal/jsonltext/*.go internal/outlock/*.go internal/progress/*.go internal/report/*.go internal/strictjson/*.go model/*.go quant/*.go quant/codec/*.go tokenizer/*.go tokenizer/internal/spm/*.go train/*.go
+//go:embed data/*.go data/corpus/*.go eval/*.go internal/atomicfile/*.go internal/compute/*.go internal/gosrc/*.go internal/jsonltext/*.go internal/outlock/*.go internal/progress/*.go internal/report/*.go internal/strictjson/*.go model/*.go quant/*.go quant/codec/*.go tokenizer/*.go tokenizer/internal/spm/*.go train/*.go
 var source embed.FS
 
 // Source returns the counted source tree: go.mod, go.sum and the counted

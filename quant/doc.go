@@ -38,7 +38,8 @@
 //
 // Size accounting (size.go) follows the challenge: model bytes (the artifact
 // file) plus code bytes (MeasureCode over golf.Source(), the counted source
-// embedded by the root package) must not exceed Budget.
+// embedded by the root package, stripped of comments and compressed) must
+// not exceed Budget.
 //
 // Benchmarks (quant/bench) and synthetic weights (quant/synthetic) are
 // tooling in their own packages, outside the counted code.

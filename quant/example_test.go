@@ -72,7 +72,7 @@ func ExamplePack() {
 func ExampleMeasureCode() {
 	src := fstest.MapFS{
 		"go.mod":    {Data: []byte("module example\n")},
-		"main.go":   {Data: []byte("package main\n\nfunc main() {}\n")},
+		"main.go":   {Data: []byte("// Command example does nothing.\npackage main\n\nfunc main() {} // the comments do not count\n")},
 		"x_test.go": {Data: []byte("package main\n")}, // tests do not count
 	}
 	code, err := quant.MeasureCode(src)
@@ -80,6 +80,6 @@ func ExampleMeasureCode() {
 		panic(err)
 	}
 	size := quant.NewSizeReport(15_000_000, code)
-	fmt.Println(code.Files, code.RawBytes, size.TotalBytes-size.ModelBytes == code.Bytes, size.OverBudget())
-	// Output: 2 65 true false
+	fmt.Println(code.Files, code.SourceBytes, code.RawBytes, size.TotalBytes-size.ModelBytes == code.Bytes, size.OverBudget())
+	// Output: 2 106 65 true false
 }

@@ -10,7 +10,7 @@ import (
 func TestMeasureCodeByHand(t *testing.T) {
 	fsys := fstest.MapFS{
 		"go.mod":             {Data: []byte("module x\n")},
-		"b/b.go":             {Data: []byte("package b\n")},
+		"b/b.go":             {Data: []byte("// Package b is stripped.\npackage b // to this\n")},
 		"a.go":               {Data: []byte("package x\n")},
 		"b/b_test.go":        {Data: []byte("package b // not counted\n")},
 		"cmd/golf/main.go":   {Data: []byte("package main\n")},
@@ -20,10 +20,11 @@ func TestMeasureCodeByHand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Sorted: a.go, b/b.go, cmd/golf/main.go, go.mod.
+	// Sorted: a.go, b/b.go, cmd/golf/main.go, go.mod; b.go without its
+	// comments.
 	archive := "a.go\n10\npackage x\n" + "b/b.go\n10\npackage b\n" + "cmd/golf/main.go\n13\npackage main\n" + "go.mod\n9\nmodule x\n"
-	if got.Files != 4 || got.RawBytes != len(archive) {
-		t.Fatalf("got %+v, want 4 files and %d raw bytes", got, len(archive))
+	if got.Files != 4 || got.RawBytes != len(archive) || got.SourceBytes != 10+47+13+9 {
+		t.Fatalf("got %+v, want 4 files, 79 source bytes and %d raw bytes", got, len(archive))
 	}
 	z, _ := codec.Brotli{}.Compress([]byte(archive), codec.Hint{})
 	if got.Bytes != len(z) || got.Codec != "brotli-11" {
