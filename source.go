@@ -5,10 +5,10 @@
 //
 // The counting rule is Counted: go.mod, go.sum and the non-test .go files
 // of the packages the golf command is built from, except tooling — the
-// packages and command files that benchmark, plot, synthesize weights,
-// tokenize text, train tokenizers, download, build and inspect datasets or
-// list a model's parameters (Tooling lists them), which
-// a submission does not need to train, pack and evaluate. Third-party
+// packages and command files that benchmark, ablate, plot, synthesize
+// weights, tokenize text, train tokenizers, download, build and inspect
+// datasets or list a model's parameters (Tooling lists them), which a
+// submission does not need to train, pack and evaluate. Third-party
 // modules are not counted, as the challenge does not count PyTorch; data
 // files the packages embed (the tokenizer models, the default corpus) are
 // data, not code. Tests check that the embedded files are exactly the
@@ -60,6 +60,9 @@ var Tooling = []string{
 	"cmd/golf/sample.go",          // golf sample (text from a model)
 	"cmd/golf/audit*.go",          // golf audit (legality checks of a result)
 	"eval/audit/",                 // the audit's checks
+	"train/ablate/",               // golf bench ablate: the record stack's techniques one at a time
+	"train/lossplot/",             // golf train's loss.png
+	"cmd/golf/train_plot.go",      // hands golf train the loss plot
 }
 
 // Counted reports whether the module file at the slash-separated,

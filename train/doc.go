@@ -23,7 +23,8 @@
 //     score every token exactly once. Per-token losses are summed in float64
 //     on the host.
 //   - Run: the reference's whole job (warm-up, the timed loop, periodic
-//     validation, checkpoints, train.log, results.json, loss.png), driven by
+//     validation, checkpoints, train.log, results.json and, through
+//     Options.LossPlot, loss.png), driven by
 //     Settings; PresetSettings gives the "tiny" (CPU) and "baseline" presets.
 //   - Checkpoints: SaveCheckpoint/LoadCheckpoint, a directory of JSON and
 //     checksummed tensor files (format in checkpoint.go and tensorfile.go),

@@ -59,7 +59,8 @@ type Options struct {
 	// a capped final val_bpb is not the run's score.
 	FinalValTokens int
 
-	// OutDir receives train.log, results.json, loss.png and checkpoint/.
+	// OutDir receives train.log, results.json, checkpoint/ and, with
+	// LossPlot, loss.png.
 	// Run holds its lock (a second writer fails at once, naming this one)
 	// and refuses a folder that already holds a run, unless Resume
 	// continues that run or Force replaces it.
@@ -70,6 +71,11 @@ type Options struct {
 	// Force replaces an earlier run in OutDir (its train.log, results.json,
 	// loss.png and checkpoint/).
 	Force bool
+
+	// LossPlot, when set, draws the run's loss curves to OutDir/loss.png
+	// when it ends (lossplot.Write; golf train passes it). Plotting is
+	// tooling, outside the counted code, hence a hook.
+	LossPlot func(path, title string, h History) error
 
 	Log      io.Writer // the key:value log lines (also written to OutDir/train.log); nil: discard
 	Progress io.Writer // periodic progress lines; nil: none
@@ -134,10 +140,10 @@ type Result struct {
 //     budget; checkpoints likewise.
 //
 // Files under OutDir: train.log (the log lines), results.json (Result),
-// loss.png and checkpoint/ (see SaveCheckpoint). A NaN or infinite loss
-// stops the run with an error naming the step; a checkpoint is never
-// written with non-finite weights, so the one kept is the last finite one
-// (the error says which).
+// loss.png (with Options.LossPlot) and checkpoint/ (see SaveCheckpoint). A
+// NaN or infinite loss stops the run with an error naming the step; a
+// checkpoint is never written with non-finite weights, so the one kept is
+// the last finite one (the error says which).
 func Run(ctx context.Context, opts Options) (res *Result, err error) {
 	defer recoverGraphPanic("train", &err)
 	if opts.OutDir == "" {
@@ -348,8 +354,10 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if r.trainTime > 0 {
 		res.TokensPerS = float64(r.tokens) / r.trainTime.Seconds()
 	}
-	if err := PlotLoss(filepath.Join(o.OutDir, "loss.png"), fmt.Sprintf("golf %s: %d steps", r.s.Preset, r.step), r.history); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+	if o.LossPlot != nil {
+		if err := o.LossPlot(filepath.Join(o.OutDir, "loss.png"), fmt.Sprintf("golf %s: %d steps", r.s.Preset, r.step), r.history); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
 	}
 	if err := report.SaveJSON(filepath.Join(o.OutDir, "results.json"), res); err != nil {
 		return nil, fmt.Errorf("train: %w", err)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -79,9 +80,19 @@ func TestRunResumeIsDeterministic(t *testing.T) {
 	ctx := context.Background()
 
 	straight := smallRun(t, dir)
+	var plotted []string
+	var plottedHistory History
+	straight.LossPlot = func(path, title string, h History) error {
+		plotted, plottedHistory = append(plotted, path, title), h
+		return os.WriteFile(path, []byte("png"), 0o644)
+	}
 	want, err := Run(ctx, straight)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(plotted) != 2 || plotted[0] != filepath.Join(straight.OutDir, "loss.png") || !strings.Contains(plotted[1], "6 steps") ||
+		!reflect.DeepEqual(plottedHistory, want.History) {
+		t.Fatalf("LossPlot called with %q and %d/%d points, want loss.png once with the run's history", plotted, len(plottedHistory.Train), len(plottedHistory.Val))
 	}
 
 	first := smallRun(t, dir)
@@ -130,7 +141,11 @@ func TestRunResumeIsDeterministic(t *testing.T) {
 		t.Fatalf("initial val_loss %.3f, want about ln 1024 = 6.93", want.History.Val[0].ValLoss)
 	}
 
-	// The run directory holds the documented files.
+	// The run directory holds the documented files; loss.png only with a
+	// LossPlot.
+	if _, err := os.Stat(filepath.Join(first.OutDir, "loss.png")); !os.IsNotExist(err) {
+		t.Errorf("loss.png without a LossPlot: %v", err)
+	}
 	for _, f := range []string{"train.log", "results.json", "loss.png", "checkpoint/config.json", "checkpoint/model.bin", "checkpoint/optimizer.bin", "checkpoint/state.json"} {
 		if _, err := os.Stat(filepath.Join(straight.OutDir, f)); err != nil {
 			t.Errorf("missing %s: %v", f, err)

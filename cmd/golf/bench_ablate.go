@@ -11,6 +11,7 @@ import (
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/train"
+	"github.com/paramgolf/golf/train/ablate"
 )
 
 func init() {
@@ -30,9 +31,9 @@ type ablateResult struct {
 	MaxSec float64 `json:"max_seconds,omitempty"`
 	// ValTokens is the validation cap every variant was scored on (0: the
 	// whole split).
-	ValTokens int                 `json:"val_tokens"`
-	Rows      []train.AblationRow `json:"rows"`
-	Base      train.RunConfig     `json:"base"`
+	ValTokens int             `json:"val_tokens"`
+	Rows      []ablate.Row    `json:"rows"`
+	Base      train.RunConfig `json:"base"`
 }
 
 func runBenchAblate(ctx context.Context, env *cliEnv, args []string) error {
@@ -120,7 +121,7 @@ func runBenchAblate(ctx context.Context, env *cliEnv, args []string) error {
 	if *quiet {
 		progress = nil
 	}
-	rows, err := train.Ablate(ctx, train.AblateOptions{
+	rows, err := ablate.Run(ctx, ablate.Options{
 		Base: base, Techniques: names, DataDir: *dataDir, BackendSpec: *backendSpec, OutDir: *outDir,
 		ValTokens: *valTokens, CacheDir: filepath.Join(*outDir, "data"), ArtifactBytes: artifactBytes(ctx, scheme), Progress: progress,
 	})
@@ -136,7 +137,7 @@ func runBenchAblate(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if *pngOut != "" {
 		title := fmt.Sprintf("golf bench ablate %s: full stack %.4f bpb", base.Model.Name, rows[0].ValBPB)
-		if err := train.PlotAblation(*pngOut, title, rows); err != nil {
+		if err := ablate.Plot(*pngOut, title, rows); err != nil {
 			return err
 		}
 	}

@@ -20,6 +20,11 @@ import (
 	"github.com/paramgolf/golf/train"
 )
 
+// lossPlot draws loss.png at the end of a run: train_plot.go sets it, so
+// that the counted code (golf.Counted) does not carry the plotting library;
+// a build of the counted files alone trains without drawing.
+var lossPlot func(path, title string, h train.History) error
+
 func init() {
 	register(&command{
 		name:    "train",
@@ -350,7 +355,7 @@ func runTrain(ctx context.Context, env *cliEnv, args []string) error {
 	opts := train.Options{
 		Settings: s, Model: cfg, DataDir: *dataDir, CacheDir: corpusCacheDir(cacheTok, filepath.Join(*out, "data")),
 		Tokenizer: tok, BackendSpec: *backendSpec, Devices: *devices, SPMD: *spmd, OutDir: *out, Resume: *resume, Force: *force, AllowDataChange: *allowDataChange,
-		Log: logW, Progress: progressW,
+		Log: logW, Progress: progressW, LossPlot: lossPlot,
 	}
 	if s.GPTQReserveSeconds > 0 {
 		opts.AfterTraining = gptqCalibration(s, filepath.Join(*out, runHessiansFile))

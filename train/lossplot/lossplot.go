@@ -1,4 +1,7 @@
-package train
+// Package lossplot draws a training run's loss curves (train.History) as a
+// PNG: the loss.png of golf train. It is tooling, outside the counted code;
+// train.Run draws through Options.LossPlot.
+package lossplot
 
 import (
 	"fmt"
@@ -11,36 +14,12 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/paramgolf/golf/internal/atomicfile"
+	"github.com/paramgolf/golf/train"
 )
 
-// TrainPoint is one logged training step.
-type TrainPoint struct {
-	Step        int     `json:"step"`          // optimizer steps done
-	TrainTimeMs float64 `json:"train_time_ms"` // training time (evaluation excluded)
-	Loss        float64 `json:"train_loss"`    // mean loss of the step's micro-batches, nats
-	LRScale     float64 `json:"lr_scale"`      // schedule multiplier used by the step
-}
-
-// ValPoint is one evaluation during training.
-type ValPoint struct {
-	Step        int     `json:"step"`
-	TrainTimeMs float64 `json:"train_time_ms"`
-	ValLoss     float64 `json:"val_loss"`
-	ValBPB      float64 `json:"val_bpb"`
-	// Tokens is the number of validation targets scored: the capped
-	// periodic count (Settings.ValTokens) or the whole split.
-	Tokens int64 `json:"tokens,omitempty"`
-}
-
-// History is the loss curve of a run, carried across resumes.
-type History struct {
-	Train []TrainPoint `json:"train"`
-	Val   []ValPoint   `json:"val"`
-}
-
-// PlotLoss draws train and validation loss (nats) against training time in
+// Write draws train and validation loss (nats) against training time in
 // seconds and writes a PNG to path atomically.
-func PlotLoss(path, title string, h History) error {
+func Write(path, title string, h train.History) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "training time (s)"

@@ -1,19 +1,28 @@
-package train
+package lossplot
 
 import (
 	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/paramgolf/golf/train"
 )
 
-func TestPlotLossWritesPNG(t *testing.T) {
+func TestWritePNG(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "loss.png")
-	h := History{
-		Train: []TrainPoint{{1, 100, 6.9, 1}, {2, 200, 6.1, 1}, {3, 300, 5.4, 1}},
-		Val:   []ValPoint{{0, 0, 6.93, 4.1, 0}, {3, 300, 5.5, 3.2, 0}},
+	h := train.History{
+		Train: []train.TrainPoint{
+			{Step: 1, TrainTimeMs: 100, Loss: 6.9, LRScale: 1},
+			{Step: 2, TrainTimeMs: 200, Loss: 6.1, LRScale: 1},
+			{Step: 3, TrainTimeMs: 300, Loss: 5.4, LRScale: 1},
+		},
+		Val: []train.ValPoint{
+			{Step: 0, TrainTimeMs: 0, ValLoss: 6.93, ValBPB: 4.1},
+			{Step: 3, TrainTimeMs: 300, ValLoss: 5.5, ValBPB: 3.2},
+		},
 	}
-	if err := PlotLoss(path, "tiny", h); err != nil {
+	if err := Write(path, "tiny", h); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -42,7 +51,7 @@ func TestPlotLossWritesPNG(t *testing.T) {
 	if colored < 50 {
 		t.Fatalf("only %d coloured pixels: the curves are missing", colored)
 	}
-	if err := PlotLoss(filepath.Join(t.TempDir(), "no", "dir.png"), "x", h); err == nil {
+	if err := Write(filepath.Join(t.TempDir(), "no", "dir.png"), "x", h); err == nil {
 		t.Fatal("writing into a missing folder succeeded")
 	}
 }
