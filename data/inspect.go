@@ -1,6 +1,10 @@
 package data
 
-import "github.com/paramgolf/golf/tokenizer"
+import (
+	"path/filepath"
+
+	"github.com/paramgolf/golf/tokenizer"
+)
 
 // Vocabulary is what InspectShard needs from a tokenizer; *tokenizer.Model
 // is one.
@@ -62,4 +66,40 @@ func (st *ShardStats) Add(o ShardStats) {
 	st.Docs += o.Docs
 	st.MaxID = max(st.MaxID, o.MaxID)
 	st.Bytes += o.Bytes
+}
+
+// InspectShardBytes is InspectShard with the byte count taken from a byte
+// sidecar: the sum of its values for every token after the first of the
+// shard. The sidecar must hold one value per token and 0 at every BOS.
+func InspectShardBytes(path, sidecar string, v Vocabulary) (ShardStats, error) {
+	st, err := InspectShard(path, v)
+	if err != nil {
+		return st, err
+	}
+	side, err := OpenShard(sidecar)
+	if err != nil {
+		return st, err
+	}
+	defer side.Close()
+	tok, err := OpenShard(path)
+	if err != nil {
+		return st, err
+	}
+	defer tok.Close()
+	if side.Len() != tok.Len() {
+		return st, shardFault(sidecar, "byte sidecar holds %d values for the %d tokens of %s", side.Len(), tok.Len(), filepath.Base(path))
+	}
+	bos := v.BOS()
+	vals := side.Tokens()
+	st.Bytes = 0
+	for i, t := range tok.Tokens() {
+		if int(t) == bos && vals[i] != 0 {
+			return st, shardFault(sidecar, "value %d at index %d, where %s holds BOS (the sidecar gives BOS 0 bytes)", vals[i], i, filepath.Base(path))
+		}
+		if i > 0 {
+			st.Bytes += int64(vals[i])
+		}
+	}
+	st.ByteSource = "sidecar"
+	return st, nil
 }
