@@ -44,13 +44,25 @@ type Init struct {
 	Rows  []float64 // InitRows: one value per row
 }
 
-// Initialiser constructors.
-func Zeros() Init                  { return Init{Kind: InitZeros} }
-func Const(v float64) Init         { return Init{Kind: InitConst, Value: v} }
-func Normal(std float64) Init      { return Init{Kind: InitNormal, Value: std} }
-func UniformFanIn() Init           { return Init{Kind: InitUniformFanIn} }
+// Zeros is the all-zeros initialiser (InitZeros).
+func Zeros() Init { return Init{Kind: InitZeros} }
+
+// Const sets every value to v (InitConst).
+func Const(v float64) Init { return Init{Kind: InitConst, Value: v} }
+
+// Normal draws independent Normal(0, std²) values (InitNormal).
+func Normal(std float64) Init { return Init{Kind: InitNormal, Value: std} }
+
+// UniformFanIn draws Uniform(±1/sqrt(in)) values, in the last dimension
+// (InitUniformFanIn, PyTorch's nn.Linear default).
+func UniformFanIn() Init { return Init{Kind: InitUniformFanIn} }
+
+// Orthogonal is an orthonormal-rows (or -columns) matrix times gain
+// (InitOrthogonal, torch.nn.init.orthogonal_).
 func Orthogonal(gain float64) Init { return Init{Kind: InitOrthogonal, Value: gain} }
-func Rows(v ...float64) Init       { return Init{Kind: InitRows, Rows: v} }
+
+// Rows sets row i of the first axis to v[i] (InitRows).
+func Rows(v ...float64) Init { return Init{Kind: InitRows, Rows: v} }
 
 // String returns the text form.
 func (in Init) String() string {
