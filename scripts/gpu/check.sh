@@ -27,7 +27,9 @@
 #   5. `golf train ... --devices 1 --spmd --max-steps $SPMD_STEPS`: the same
 #      steps through the data-parallel SPMD program (its AllReduce over a
 #      one-device mesh); its losses are compared with step 4's, step by step;
-#   6. a short table. Logs and JSON go under $OUT.
+#   6. a short table. Logs and JSON go under $OUT. When scripts/gpu/reference.sh
+#      ran before on this machine (.gpu-ref/ref.json), the table also gives
+#      golf's baseline step as a ratio of train_gpt.py's, measured there.
 # CHECK_CPU=1 rehearses the whole script on a machine without a GPU: the
 # pure-Go backend, the tiny and tiny-record presets, small batches and a
 # short budget (step 5 then reports that the pure-Go backend has no SPMD).
@@ -117,9 +119,16 @@ SPMD_RC=$?
 [ $SPMD_RC = 0 ] || tail -3 "$OUT/train-spmd-stderr.log"
 
 step "6. summary"
-python3 - "$OUT" "$TRAIN_RC" "$SPMD_RC" "${CHECK_CPU:-0}" <<'EOF'
+python3 - "$OUT" "$TRAIN_RC" "$SPMD_RC" "${CHECK_CPU:-0}" "${REF_WORK:-$ROOT/.gpu-ref}/ref.json" <<'EOF'
 import json, os, re, sys
-out, train_rc, spmd_rc, cpu = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+out, train_rc, spmd_rc, cpu, ref_path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+ref = None
+try:
+    ref = json.load(open(ref_path))  # scripts/gpu/reference.sh, run earlier on this machine
+    if "step_ms" not in ref:
+        ref = None
+except (OSError, ValueError):
+    pass
 rows = []
 for name in ("base-materialized", "base-chunked", "rec-chunked"):
     path = os.path.join(out, f"bench-{name}.json")
@@ -134,6 +143,10 @@ for name in ("base-materialized", "base-chunked", "rec-chunked"):
                  (f"{tag} model TFLOP/s, of peak", f"{r['model_tflops']:.3g} of {r.get('peak_tflops', 0):.3g} = {r.get('peak_fraction', 0):.1%}")]
         if r["preset"] == "baseline" and r["batch_tokens"] == 524288:
             rows.append((f"{tag} step vs PyTorch on one H100 (355 ms)", f"{r['step_ms']/355:.2f}x"))
+            if ref:
+                rows.append((f"{tag} step vs train_gpt.py here ({ref['step_ms']:.1f} ms)", f"{r['step_ms']/ref['step_ms']:.2f}x"))
+if ref:
+    rows.append(("train_gpt.py on this machine (reference.sh)", f"{ref['step_ms']:.1f} ms/step, {ref['tokens_per_s']:,.0f} tokens/s"))
 mem = os.path.join(out, "xla", "memory.txt")
 if os.path.exists(mem):
     rows += [("xla " + l.split(":")[0], l.split(":", 1)[1].strip()) for l in open(mem).read().splitlines()[:4] if ":" in l]
