@@ -125,7 +125,7 @@ func qatFromScheme(f *settingFlags, s *train.Settings) error {
 
 // apply overrides s with the flags given on the command line.
 func (f *settingFlags) apply(s *train.Settings) error {
-	var err error
+	var err, ferr error
 	f.fs.Visit(func(fl *flag.Flag) {
 		o := &s.Optimizer
 		switch fl.Name {
@@ -190,15 +190,8 @@ func (f *settingFlags) apply(s *train.Settings) error {
 		case "document-packing":
 			s.DocumentPacking = f.documentPacking
 		case "storage-dtype":
-			switch f.storageDType {
-			case "auto":
-				o.StorageDType = dtypes.InvalidDType
-			case "bfloat16", "bf16":
-				o.StorageDType = dtypes.BFloat16
-			case "float32", "f32":
-				o.StorageDType = dtypes.Float32
-			default:
-				err = fmt.Errorf("%w: --storage-dtype must be auto, bfloat16 or float32, got %q", errUsage, f.storageDType)
+			if o.StorageDType, ferr = dtypeFlag("storage-dtype", f.storageDType); ferr != nil {
+				err = ferr
 			}
 		case "qat-scheme":
 			if err = qatFromScheme(f, s); err != nil {
@@ -207,15 +200,8 @@ func (f *settingFlags) apply(s *train.Settings) error {
 		case "gptq-reserve-seconds":
 			s.GPTQReserveSeconds = f.gptqReserve
 		case "muon-dtype":
-			switch f.muonDType {
-			case "auto":
-				o.NewtonSchulzDType = dtypes.InvalidDType
-			case "bfloat16", "bf16":
-				o.NewtonSchulzDType = dtypes.BFloat16
-			case "float32", "f32":
-				o.NewtonSchulzDType = dtypes.Float32
-			default:
-				err = fmt.Errorf("%w: --muon-dtype must be auto, bfloat16 or float32, got %q", errUsage, f.muonDType)
+			if o.NewtonSchulzDType, ferr = dtypeFlag("muon-dtype", f.muonDType); ferr != nil {
+				err = ferr
 			}
 		}
 	})
@@ -391,4 +377,18 @@ func valTokensNote(res *train.Result) string {
 		note += fmt.Sprintf("; periodic validation: the first %d", res.PeriodicValTokens)
 	}
 	return note
+}
+
+// dtypeFlag parses a dtype flag: auto (the backend's choice, InvalidDType),
+// bfloat16/bf16 or float32/f32.
+func dtypeFlag(name, v string) (dtypes.DType, error) {
+	switch v {
+	case "auto":
+		return dtypes.InvalidDType, nil
+	case "bfloat16", "bf16":
+		return dtypes.BFloat16, nil
+	case "float32", "f32":
+		return dtypes.Float32, nil
+	}
+	return dtypes.InvalidDType, fmt.Errorf("%w: --%s must be auto, bfloat16 or float32, got %q", errUsage, name, v)
 }

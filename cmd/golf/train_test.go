@@ -117,6 +117,8 @@ func TestTrainBadArguments(t *testing.T) {
 		{"train", "--preset", "huge"},
 		{"train", "--batch-tokens", "100", "--seq-len", "64"},
 		{"train", "--muon-dtype", "int8"},
+		{"train", "--muon-dtype", "int8", "--storage-dtype", "f32"}, // a later valid flag keeps the error
+		{"train", "--storage-dtype", "fp8"},
 		{"train", "--qat-bits", "12"},
 		{"train", "--qat-bits", "6", "--qat-start", "1.5"},
 		{"train", "extra"},
