@@ -33,7 +33,7 @@ import (
 //go:embed cmd/golf/eval.go cmd/golf/hessians.go cmd/golf/main.go cmd/golf/pack.go cmd/golf/train.go
 //go:embed data/build.go data/check.go data/default.go data/doc.go data/docs.go data/documents.go data/files.go data/loader.go
 //go:embed data/mmap_linux.go data/mmap_nolinux.go data/mmap_other.go data/mmap_unix.go data/open.go data/packing.go
-//go:embed data/shard.go data/sidecar.go data/validation.go
+//go:embed data/shard.go data/shardring.go data/sidecar.go data/validation.go
 //go:embed tokenizer/bytetable.go tokenizer/caseops.go tokenizer/decode.go tokenizer/doc.go tokenizer/encode.go
 //go:embed tokenizer/lines.go tokenizer/model.go tokenizer/normalize.go tokenizer/proto.go tokenizer/save.go tokenizer/spans.go
 //go:embed train/backend.go train/checkpoint.go train/config.go train/distributed.go train/doc.go train/eval.go

@@ -3,7 +3,6 @@ package data
 import (
 	"fmt"
 	"path/filepath"
-	"runtime"
 )
 
 // Loader streams training batches with the semantics of the challenge's
@@ -25,20 +24,11 @@ import (
 // One shard is open at a time (memory-mapped, see OpenShard). A Loader is
 // not safe for concurrent use.
 type Loader struct {
-	files     []string
+	shardRing
 	rank      int
 	worldSize int
-
-	fileIdx int    // index in files of the open shard
-	shard   *Shard // the open shard
-	pos     int    // next unread token of shard
-
-	done *loaderResources
+	pos       int // next unread token of the open shard
 }
-
-// loaderResources is what a Loader's cleanup releases when the Loader is
-// dropped without Close.
-type loaderResources struct{ shard *Shard }
 
 // LoaderState is a Loader's position in its stream: the index of the open
 // shard in the file list and the next token to read in it. It is what a
@@ -54,26 +44,15 @@ type LoaderState struct {
 // NewLoader returns a loader over files for rank of worldSize ranks. It
 // opens the first shard at once, so a missing or invalid file fails here.
 func NewLoader(files []string, rank, worldSize int) (*Loader, error) {
-	if len(files) == 0 {
-		return nil, fmt.Errorf("data: loader: no training shards given")
+	ring, err := newShardRing("loader", files, rank, worldSize)
+	if err != nil {
+		return nil, err
 	}
-	if worldSize < 1 {
-		return nil, fmt.Errorf("data: loader: world size %d, want at least 1", worldSize)
-	}
-	if rank < 0 || rank >= worldSize {
-		return nil, fmt.Errorf("data: loader: rank %d outside [0, %d)", rank, worldSize)
-	}
-	l := &Loader{files: append([]string(nil), files...), rank: rank, worldSize: worldSize, done: &loaderResources{}}
+	l := &Loader{shardRing: ring, rank: rank, worldSize: worldSize}
 	if err := l.open(0); err != nil {
 		return nil, err
 	}
-	// A Loader hands out copies, never its mapping, so dropping it without
-	// Close can safely release the shard.
-	runtime.AddCleanup(l, func(r *loaderResources) {
-		if r.shard != nil {
-			r.shard.Close()
-		}
-	}, l.done)
+	releaseOnDrop(l, &l.shardRing)
 	return l, nil
 }
 
@@ -83,11 +62,8 @@ func (l *Loader) open(i int) error {
 	if err != nil {
 		return fmt.Errorf("data: loader: %w", err)
 	}
-	if l.shard != nil {
-		l.shard.Close()
-	}
-	l.shard, l.done.shard = s, s
-	l.fileIdx, l.pos = i, 0
+	l.use(i, s)
+	l.pos = 0
 	return nil
 }
 
@@ -317,31 +293,14 @@ func (l *Loader) State() LoaderState {
 // another Loader over the same files), so that the following calls to Next
 // return what they would have returned there.
 func (l *Loader) Restore(st LoaderState) error {
-	if st.File < 0 || st.File >= len(l.files) {
-		return fmt.Errorf("data: loader: restore: shard index %d outside the %d training shards", st.File, len(l.files))
+	pos, err := l.restore("loader", st.File, st.Shard, false, "position", st.Pos, l.open)
+	if err != nil {
+		return err
 	}
-	if st.Shard != "" && st.Shard != filepath.Base(l.files[st.File]) {
-		return fmt.Errorf("data: loader: restore: the state is for shard %s, but shard %d is %s", st.Shard, st.File, l.files[st.File])
-	}
-	if l.shard == nil || l.fileIdx != st.File {
-		if err := l.open(st.File); err != nil {
-			return fmt.Errorf("data: loader: restore: %w", err)
-		}
-	}
-	if st.Pos < 0 || st.Pos > int64(l.shard.Len()) {
-		return fmt.Errorf("data: loader: restore: position %d outside shard %s of %d tokens", st.Pos, l.files[st.File], l.shard.Len())
-	}
-	l.pos = int(st.Pos)
+	l.pos = pos
 	return nil
 }
 
 // Close releases the open shard. The loader cannot be used afterwards,
 // except to Restore it.
-func (l *Loader) Close() error {
-	if l.shard == nil {
-		return nil
-	}
-	err := l.shard.Close()
-	l.shard, l.done.shard = nil, nil
-	return err
-}
+func (l *Loader) Close() error { return l.close() }

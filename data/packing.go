@@ -3,8 +3,6 @@ package data
 import (
 	"fmt"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"sort"
 )
 
@@ -31,17 +29,12 @@ import (
 //
 // A PackingLoader is not safe for concurrent use.
 type PackingLoader struct {
-	files     []string
+	shardRing
 	rank      int
 	worldSize int
 	bos       uint16
-
-	fileIdx int
-	shard   *Shard
-	bosIdx  []int // BOS positions in the open shard
-	cursor  int
-
-	done *loaderResources
+	bosIdx    []int // BOS positions in the open shard
+	cursor    int
 }
 
 // PackingState is a PackingLoader's position: the open shard and the
@@ -57,21 +50,15 @@ type PackingState struct {
 // worldSize ranks, with bos the documents' first token (1 in the
 // challenge's shards). It opens the first shard at once.
 func NewPackingLoader(files []string, rank, worldSize int, bos uint16) (*PackingLoader, error) {
-	if len(files) == 0 {
-		return nil, fmt.Errorf("data: packing loader: no training shards given")
+	ring, err := newShardRing("packing loader", files, rank, worldSize)
+	if err != nil {
+		return nil, err
 	}
-	if worldSize < 1 || rank < 0 || rank >= worldSize {
-		return nil, fmt.Errorf("data: packing loader: rank %d of world size %d", rank, worldSize)
-	}
-	l := &PackingLoader{files: slices.Clone(files), rank: rank, worldSize: worldSize, bos: bos, done: &loaderResources{}}
+	l := &PackingLoader{shardRing: ring, rank: rank, worldSize: worldSize, bos: bos}
 	if err := l.open(0); err != nil {
 		return nil, err
 	}
-	runtime.AddCleanup(l, func(r *loaderResources) {
-		if r.shard != nil {
-			r.shard.Close()
-		}
-	}, l.done)
+	releaseOnDrop(l, &l.shardRing)
 	return l, nil
 }
 
@@ -91,11 +78,8 @@ func (l *PackingLoader) open(i int) error {
 		s.Close()
 		return fmt.Errorf("data: packing loader: shard %s has no BOS token (%d): documents cannot be found", l.files[i], l.bos)
 	}
-	if l.shard != nil {
-		l.shard.Close()
-	}
-	l.shard, l.done.shard = s, s
-	l.fileIdx, l.bosIdx, l.cursor = i, idx, idx[0]
+	l.use(i, s)
+	l.bosIdx, l.cursor = idx, idx[0]
 	return nil
 }
 
@@ -198,30 +182,13 @@ func (l *PackingLoader) State() PackingState {
 
 // Restore moves the loader to a position State returned.
 func (l *PackingLoader) Restore(st PackingState) error {
-	if st.File < 0 || st.File >= len(l.files) {
-		return fmt.Errorf("data: packing loader: restore: shard index %d outside the %d training shards", st.File, len(l.files))
+	cursor, err := l.restore("packing loader", st.File, st.Shard, true, "cursor", st.Cursor, l.open)
+	if err != nil {
+		return err
 	}
-	if st.Shard != filepath.Base(l.files[st.File]) {
-		return fmt.Errorf("data: packing loader: restore: the state is for shard %q, but shard %d is %s", st.Shard, st.File, l.files[st.File])
-	}
-	if l.shard == nil || l.fileIdx != st.File {
-		if err := l.open(st.File); err != nil {
-			return fmt.Errorf("data: packing loader: restore: %w", err)
-		}
-	}
-	if st.Cursor < 0 || st.Cursor > int64(l.shard.Len()) {
-		return fmt.Errorf("data: packing loader: restore: cursor %d outside shard %s of %d tokens", st.Cursor, l.files[st.File], l.shard.Len())
-	}
-	l.cursor = int(st.Cursor)
+	l.cursor = cursor
 	return nil
 }
 
 // Close releases the open shard.
-func (l *PackingLoader) Close() error {
-	if l.shard == nil {
-		return nil
-	}
-	err := l.shard.Close()
-	l.shard, l.done.shard = nil, nil
-	return err
-}
+func (l *PackingLoader) Close() error { return l.close() }
