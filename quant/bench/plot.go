@@ -55,9 +55,10 @@ func (r *Result) SavePNG(path string) error {
 	p.Add(s)
 	p.Add(&pointLabels{xy: xy, labels: labels, style: p.X.Tick.Label, radius: vg.Points(4)})
 	// Margins so labels of the outermost points fit inside the axes.
-	dx, dy := (maxOf(xy, true)-minOf(xy, true))*0.08+1e-9, (maxOf(xy, false)-minOf(xy, false))*0.08+1e-9
-	p.X.Min, p.X.Max = minOf(xy, true)-dx, maxOf(xy, true)+3*dx
-	p.Y.Min, p.Y.Max = minOf(xy, false)-dy, maxOf(xy, false)+dy
+	x0, x1, y0, y1 := extent(xy)
+	dx, dy := (x1-x0)*0.08+1e-9, (y1-y0)*0.08+1e-9
+	p.X.Min, p.X.Max = x0-dx, x1+3*dx
+	p.Y.Min, p.Y.Max = y0-dy, y1+dy
 	wt, err := p.WriterTo(10*vg.Inch, 7*vg.Inch, "png")
 	if err != nil {
 		return fmt.Errorf("plot %s: %w", path, err)
@@ -68,34 +69,13 @@ func (r *Result) SavePNG(path string) error {
 	})
 }
 
-func minOf(xy plotter.XYs, x bool) float64 {
-	m := xy[0].Y
-	if x {
-		m = xy[0].X
-	}
+// extent returns the smallest and largest X and Y of the points.
+func extent(xy plotter.XYs) (x0, x1, y0, y1 float64) {
+	x0, x1, y0, y1 = xy[0].X, xy[0].X, xy[0].Y, xy[0].Y
 	for _, p := range xy {
-		v := p.Y
-		if x {
-			v = p.X
-		}
-		m = min(m, v)
+		x0, x1, y0, y1 = min(x0, p.X), max(x1, p.X), min(y0, p.Y), max(y1, p.Y)
 	}
-	return m
-}
-
-func maxOf(xy plotter.XYs, x bool) float64 {
-	m := xy[0].Y
-	if x {
-		m = xy[0].X
-	}
-	for _, p := range xy {
-		v := p.Y
-		if x {
-			v = p.X
-		}
-		m = max(m, v)
-	}
-	return m
+	return x0, x1, y0, y1
 }
 
 // pointLabels draws one label per point at a position where it overlaps
