@@ -78,6 +78,7 @@ var Tooling = []string{
 	"data/inspect.go",             // golf data inspect: per-shard statistics
 	"train/ablate/",               // golf bench ablate: the record stack's techniques one at a time
 	"train/lossplot/",             // golf train's loss.png
+	"internal/plotfile/",          // PNG files of the plots above
 	"cmd/golf/train_plot.go",      // hands golf train the loss plot
 }
 

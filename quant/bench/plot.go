@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"image/color"
-	"io"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -11,7 +10,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"github.com/paramgolf/golf/internal/atomicfile"
+	"github.com/paramgolf/golf/internal/plotfile"
 )
 
 // SavePNG plots each scheme's smallest artifact: model bytes (MB, x) against
@@ -59,14 +58,7 @@ func (r *Result) SavePNG(path string) error {
 	dx, dy := (x1-x0)*0.08+1e-9, (y1-y0)*0.08+1e-9
 	p.X.Min, p.X.Max = x0-dx, x1+3*dx
 	p.Y.Min, p.Y.Max = y0-dy, y1+dy
-	wt, err := p.WriterTo(10*vg.Inch, 7*vg.Inch, "png")
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return atomicfile.Write(path, func(w io.Writer) error {
-		_, err := wt.WriteTo(w)
-		return err
-	})
+	return plotfile.SavePNG(path, p, 10*vg.Inch, 7*vg.Inch)
 }
 
 // extent returns the smallest and largest X and Y of the points.

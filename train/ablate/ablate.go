@@ -19,7 +19,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"github.com/paramgolf/golf/internal/atomicfile"
+	"github.com/paramgolf/golf/internal/plotfile"
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/train"
 	"github.com/paramgolf/golf/train/lossplot"
@@ -290,12 +290,5 @@ func Plot(path, title string, rows []Row) error {
 	p.Add(plotter.NewGrid(), bars)
 	p.NominalY(labels...)
 	height := vg.Length(len(rest))*0.3*vg.Inch + 1.5*vg.Inch
-	wt, err := p.WriterTo(8*vg.Inch, height, "png")
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return atomicfile.Write(path, func(w io.Writer) error {
-		_, err := wt.WriteTo(w)
-		return err
-	})
+	return plotfile.SavePNG(path, p, 8*vg.Inch, height)
 }

@@ -6,14 +6,13 @@ package lossplot
 import (
 	"fmt"
 	"image/color"
-	"io"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
-	"github.com/paramgolf/golf/internal/atomicfile"
+	"github.com/paramgolf/golf/internal/plotfile"
 	"github.com/paramgolf/golf/train"
 )
 
@@ -53,12 +52,5 @@ func Write(path, title string, h train.History) error {
 		p.Legend.Add("val", l, s)
 	}
 	p.Legend.Top = true
-	wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
-	if err != nil {
-		return fmt.Errorf("plot %s: %w", path, err)
-	}
-	return atomicfile.Write(path, func(w io.Writer) error {
-		_, err := wt.WriteTo(w)
-		return err
-	})
+	return plotfile.SavePNG(path, p, 8*vg.Inch, 5*vg.Inch)
 }
