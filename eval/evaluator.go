@@ -28,6 +28,9 @@ type Evaluator struct {
 	execs   map[scoreKind]*mlctx.Exec
 	ttt     *tttState // test-time training's own context and graphs, made on first use
 	loss    LossFunc  // NewFromLoss: the network's loss instead of the model's
+	// initA, when set (parity tests only), gives the values of a fresh A
+	// in place of the seeded uniform draw: see tttState.freshA.
+	initA func(target model.AdapterTarget, slot int, draw uint64, rows, rank, in int) []float32
 }
 
 // LossFunc is a network's per-token loss graph: int32 inputs and targets

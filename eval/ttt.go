@@ -53,6 +53,7 @@ type tttState struct {
 	global  *mlctx.Exec               // one global SGD step
 	moms    map[string]*mlctx.Variable
 	draws   uint64 // A initialisations so far (each draws fresh values)
+	initA   func(target model.AdapterTarget, slot int, draw uint64, rows, rank, in int) []float32
 }
 
 func (st *tttState) close() {
@@ -80,7 +81,8 @@ func (e *Evaluator) tttFor(set TTT, rows int) (*tttState, error) {
 		e.ttt = nil
 	}
 	st := &tttState{backend: e.backend, cfg: e.cfg, set: set, rows: rows, ctx: mlctx.New(), byKey: map[[2]int]*loraVar{},
-		step: map[scoreKind]*mlctx.Exec{}, score: map[scoreKind]*mlctx.Exec{}, moms: map[string]*mlctx.Variable{}}
+		step: map[scoreKind]*mlctx.Exec{}, score: map[scoreKind]*mlctx.Exec{}, moms: map[string]*mlctx.Variable{},
+		initA: e.initA}
 	w, err := e.Weights()
 	if err != nil {
 		return nil, fmt.Errorf("ttt: %w", err)
@@ -133,16 +135,24 @@ func (st *tttState) loadBase(e *Evaluator) error {
 
 // freshA draws new A matrices for every row, U(±1/sqrt(in)) as the
 // record's BatchedLinearLoRA, from the settings' seed and a draw counter.
+// Draws are numbered from 1 as the record constructs its adapters: the
+// first, a short batch's own, the fresh one after each global phase (and,
+// without WarmStartA, one per batch).
 func (st *tttState) freshA() error {
 	st.draws++
 	for _, l := range st.loras {
-		h := fnv.New64a()
-		h.Write([]byte(l.scopeLabel))
-		rng := rand.New(rand.NewPCG(uint64(st.set.Seed), h.Sum64()^st.draws*0x9e3779b97f4a7c15))
-		bound := 1 / math.Sqrt(float64(l.in))
-		data := make([]float32, st.rows*st.set.Rank*l.in)
-		for i := range data {
-			data[i] = float32((2*rng.Float64() - 1) * bound)
+		var data []float32
+		if st.initA != nil {
+			data = st.initA(l.target, l.slot, st.draws, st.rows, st.set.Rank, l.in)
+		} else {
+			h := fnv.New64a()
+			h.Write([]byte(l.scopeLabel))
+			rng := rand.New(rand.NewPCG(uint64(st.set.Seed), h.Sum64()^st.draws*0x9e3779b97f4a7c15))
+			bound := 1 / math.Sqrt(float64(l.in))
+			data = make([]float32, st.rows*st.set.Rank*l.in)
+			for i := range data {
+				data[i] = float32((2*rng.Float64() - 1) * bound)
+			}
 		}
 		if err := l.a.SetValue(tensors.FromFlatDataAndDimensions(data, st.rows, st.set.Rank, l.in)); err != nil {
 			return fmt.Errorf("ttt: set %s/A: %w", l.scopeLabel, err)

@@ -2,13 +2,9 @@ package model
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +13,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/paramgolf/golf/internal/golden"
 )
 
 // Golden tests: golf's model against the challenge's own PyTorch code (PR #2135's
@@ -52,82 +50,39 @@ type goldenFile struct {
 	Seq       int     `json:"seq"`
 	MeanLoss  float64 `json:"mean_loss"`
 	TrainLoss float64 `json:"train_loss"`
-	Tensors   map[string]struct {
-		DType  string `json:"dtype"`
-		Shape  []int  `json:"shape"`
-		Offset int    `json:"offset"`
-	} `json:"tensors"`
-	blob []byte
+	data      *golden.Tensors
 }
 
 func readGolden(path string) (*goldenFile, error) {
-	f, err := os.Open(path)
+	g := &goldenFile{}
+	data, err := golden.Read(path, g)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	raw, err := io.ReadAll(gz)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(raw) < 12 || string(raw[:8]) != "GOLFGLD1" {
-		return nil, fmt.Errorf("%s: not a golden file (magic %q)", path, raw[:min(8, len(raw))])
-	}
-	n := int(binary.LittleEndian.Uint32(raw[8:12]))
-	if 12+n > len(raw) {
-		return nil, fmt.Errorf("%s: header length %d beyond the file", path, n)
-	}
-	g := &goldenFile{blob: raw[12+n:]}
-	if err := json.Unmarshal(raw[12:12+n], g); err != nil {
-		return nil, fmt.Errorf("%s: header: %w", path, err)
-	}
+	g.data = data
 	return g, nil
 }
 
-func (g *goldenFile) has(name string) bool { _, ok := g.Tensors[name]; return ok }
+func (g *goldenFile) has(name string) bool { return g.data.Has(name) }
 
-func (g *goldenFile) shape(name string) []int { return g.Tensors[name].Shape }
-
-func (g *goldenFile) words(t testing.TB, name, dtype string) []uint32 {
-	t.Helper()
-	e, ok := g.Tensors[name]
-	if !ok {
-		t.Fatalf("%s: no tensor %q", g.Case, name)
-	}
-	if e.DType != dtype {
-		t.Fatalf("%s: tensor %q is %s, want %s", g.Case, name, e.DType, dtype)
-	}
-	n := numElements(e.Shape)
-	if e.Offset < 0 || e.Offset+4*n > len(g.blob) {
-		t.Fatalf("%s: tensor %q [%d values at %d] beyond the data (%d bytes)", g.Case, name, n, e.Offset, len(g.blob))
-	}
-	out := make([]uint32, n)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint32(g.blob[e.Offset+4*i:])
-	}
-	return out
-}
+func (g *goldenFile) shape(name string) []int { return g.data.Shape(name) }
 
 func (g *goldenFile) float32s(t testing.TB, name string) []float32 {
-	w := g.words(t, name, "float32")
-	out := make([]float32, len(w))
-	for i, u := range w {
-		out[i] = math.Float32frombits(u)
+	t.Helper()
+	v, err := g.data.Float32s(name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return v
 }
 
 func (g *goldenFile) int32s(t testing.TB, name string) []int32 {
-	w := g.words(t, name, "int32")
-	out := make([]int32, len(w))
-	for i, u := range w {
-		out[i] = int32(u)
+	t.Helper()
+	v, err := g.data.Int32s(name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return v
 }
 
 // config decodes the case's golf config, refusing fields Config does not have.
@@ -160,7 +115,7 @@ func (g *goldenFile) weights(t testing.TB, cfg Config) Weights {
 		}
 		w = append(w, p.tensor(g.float32s(t, name)))
 	}
-	for name := range g.Tensors {
+	for _, name := range g.data.Names() {
 		if rest, ok := strings.CutPrefix(name, "weights/"); ok {
 			if _, ok := cfg.Param(rest); !ok {
 				t.Errorf("%s: reference parameter %s is not a golf parameter of this config", g.Case, rest)

@@ -1,0 +1,201 @@
+package eval
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/paramgolf/golf/internal/golden"
+	"github.com/paramgolf/golf/model"
+)
+
+// tttReference is one testdata/ttt_reference/*.golden.gz file, written by
+// gen_ttt_reference.py from PR #2135's own eval_val_ttt_phased (format: its
+// docstring).
+type tttReference struct {
+	Case        string          `json:"case"`
+	Description string          `json:"description"`
+	Config      json.RawMessage `json:"config"`
+	TTT         json.RawMessage `json:"ttt"`
+	Seq         int             `json:"seq"`
+	ValLoss     float64         `json:"val_loss"`
+	ValBPB      float64         `json:"val_bpb"`
+	Draws       uint64          `json:"draws"`
+	Batches     []struct {
+		Index int      `json:"index"`
+		Docs  [][2]int `json:"docs"`
+	} `json:"batches"`
+}
+
+// splitmix64 is the generator's hash for the A values (record_a).
+func splitmix64(x uint64) uint64 {
+	x += 0x9E3779B97F4A7C15
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
+	return x ^ (x >> 31)
+}
+
+// referenceA is gen_ttt_reference.py's record_a: the values the reference
+// writes into every A it constructs, draw by draw.
+func referenceA(target model.AdapterTarget, slot int, draw uint64, rows, rank, in int) []float32 {
+	bound := 1 / math.Sqrt(float64(in))
+	out := make([]float32, 0, rows*rank*in)
+	for b := range rows {
+		for r := range rank {
+			for i := range in {
+				key := ((((draw*8+uint64(target))*64+uint64(slot+1))*256+uint64(b))*256+uint64(r))*4096 + uint64(i)
+				u := float64(splitmix64(key)>>11) / float64(uint64(1)<<53)
+				out = append(out, float32((2*u-1)*bound))
+			}
+		}
+	}
+	return out
+}
+
+// lutBytes is the challenge's byte rule over the reference's tables:
+// base[tok] + 1 when tok has a leading space and prev is not a boundary.
+type lutBytes struct{ base, lead, boundary []int32 }
+
+func (l lutBytes) TokenBytes(prev, tok int) int {
+	n := int(l.base[tok])
+	if l.lead[tok] != 0 && l.boundary[prev] == 0 {
+		n++
+	}
+	return n
+}
+
+// TestTTTRecordParity runs golf's score-first phased LoRA test-time
+// training in the record's order against PR #2135's eval_val_ttt_phased,
+// run unchanged by gen_ttt_reference.py on the same micro model, stream and
+// byte tables, with the same A values (its one shim). Every target's loss,
+// val_loss and val_bpb must agree at float32 tolerance: the score-first
+// chunk windows, every LoRA target and virtual-layer slot, AdamW with
+// β1 = 0 and decoupled decay on the per-document chunk means, warm A across
+// batches, the short batch's own adapter, the phase boundaries, the global
+// SGD (cosine LR, clip, momentum, document segments) and the fresh adapter
+// after it. A second check scores the stream without TTT: the adaptation
+// must have changed the losses, or the comparison proves nothing.
+func TestTTTRecordParity(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join("testdata", "ttt_reference", "*.golden.gz"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no reference files (%v): run testdata/gen_ttt_reference.py", err)
+	}
+	for _, path := range paths {
+		var ref tttReference
+		data, err := golden.Read(path, &ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(ref.Case, func(t *testing.T) {
+			checkTTTReference(t, &ref, data)
+		})
+	}
+}
+
+func checkTTTReference(t *testing.T, ref *tttReference, data *golden.Tensors) {
+	var cfg model.Config
+	dec := json.NewDecoder(bytes.NewReader(ref.Config))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	var set TTT
+	dec = json.NewDecoder(bytes.NewReader(ref.TTT))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&set); err != nil {
+		t.Fatalf("ttt settings: %v", err)
+	}
+	w, err := model.InitWeights(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range w {
+		v, err := data.Float32s("weights/" + w[i].Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v) != len(w[i].Data) {
+			t.Fatalf("%s: %d reference values, golf has %d", w[i].Name, len(v), len(w[i].Data))
+		}
+		copy(w[i].Data, v)
+	}
+	ints := func(name string) []int32 {
+		v, err := data.Int32s(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	raw := ints("tokens")
+	tokens := make([]uint16, len(raw))
+	for i, x := range raw {
+		tokens[i] = uint16(x)
+	}
+	bytesRule := TableBytes(lutBytes{ints("lut/base_bytes"), ints("lut/leading_space"), ints("lut/boundary")})
+	want, err := data.Float32s("nats")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e, err := New(backend(t), cfg, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.initA = referenceA
+	res, err := e.Evaluate(context.Background(), tokens, bytesRule, Options{SeqLen: ref.Seq, TTT: &set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.Nats()
+	worst, at := 0.0, 0
+	for p := 1; p < len(tokens); p++ {
+		d := math.Abs(got[p] - float64(want[p]))
+		if d > worst {
+			worst, at = d, p
+		}
+	}
+	t.Logf("%s: max |golf - record| per target %.2e (target %d), val_loss %.7f vs %.7f, val_bpb %.7f vs %.7f, draws %d vs %d",
+		ref.Case, worst, at, res.ValLoss, ref.ValLoss, res.ValBPB, ref.ValBPB, e.ttt.draws, ref.Draws)
+	const tol = 2e-5 // nats, float32 forward and backward through a few AdamW and SGD steps
+	if worst > tol {
+		t.Errorf("target %d: golf %.7f, record %.7f (|diff| %.2e > %.0e)", at, got[at], want[at], worst, tol)
+	}
+	if math.Abs(res.ValLoss-ref.ValLoss) > tol/10 || math.Abs(res.ValBPB-ref.ValBPB) > tol/10 {
+		t.Errorf("val_loss %.8f, val_bpb %.8f; record %.8f, %.8f", res.ValLoss, res.ValBPB, ref.ValLoss, ref.ValBPB)
+	}
+	if e.ttt.draws != ref.Draws {
+		t.Errorf("golf drew A %d times, the record constructed %d adapters", e.ttt.draws, ref.Draws)
+	}
+	// The reference's batches in its queue order are golf's plan.
+	plan := planTTT(Documents(tokens, 1), set, min(set.BatchDocs, len(Documents(tokens, 1))))
+	if len(plan) != len(ref.Batches) {
+		t.Fatalf("golf plans %d batches, the record ran %d", len(plan), len(ref.Batches))
+	}
+	for i, b := range plan {
+		rb := ref.Batches[i]
+		if b.index != rb.Index || len(b.docs) != len(rb.Docs) {
+			t.Fatalf("batch %d: golf index %d with %d docs, record %d with %d", i, b.index, len(b.docs), rb.Index, len(rb.Docs))
+		}
+		for j, d := range b.docs {
+			if d.Start != rb.Docs[j][0] || d.Len != rb.Docs[j][1] {
+				t.Errorf("batch %d row %d: golf doc %+v, record [%d, %d]", i, j, d, rb.Docs[j][0], rb.Docs[j][1])
+			}
+		}
+	}
+	// Without adaptation the losses differ: TTT did something.
+	plain, err := e.Evaluate(context.Background(), tokens, bytesRule, Options{SeqLen: ref.Seq, DocIsolated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := 0.0
+	for p := 1; p < len(tokens); p++ {
+		moved = max(moved, math.Abs(plain.Nats()[p]-float64(want[p])))
+	}
+	if moved < 100*tol {
+		t.Errorf("the reference's TTT losses are within %.2e of the unadapted model's: the case does not exercise adaptation", moved)
+	}
+}
