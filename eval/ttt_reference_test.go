@@ -24,6 +24,8 @@ type tttReference struct {
 	ValLoss     float64         `json:"val_loss"`
 	ValBPB      float64         `json:"val_bpb"`
 	Draws       uint64          `json:"draws"`
+	Tilt        *Tilt           `json:"tilt"`  // the n-gram tilt on the scores, or none
+	Gated       int             `json:"gated"` // targets the record's hints gate
 	Batches     []struct {
 		Index int      `json:"index"`
 		Docs  [][2]int `json:"docs"`
@@ -76,7 +78,8 @@ func (l lutBytes) TokenBytes(prev, tok int) int {
 // β1 = 0 and decoupled decay on the per-document chunk means, warm A across
 // batches, the short batch's own adapter, the phase boundaries, the global
 // SGD (cosine LR, clip, momentum, document segments) and the fresh adapter
-// after it. A second check scores the stream without TTT: the adaptation
+// after it; with the n-gram tilt, the tilted scores (the tilt changes
+// val_bpb only, not what TTT trains on). A second check scores the stream without TTT: the adaptation
 // must have changed the losses, or the comparison proves nothing.
 func TestTTTRecordParity(t *testing.T) {
 	paths, err := filepath.Glob(filepath.Join("testdata", "ttt_reference", "*.golden.gz"))
@@ -146,25 +149,44 @@ func checkTTTReference(t *testing.T, ref *tttReference, data *golden.Tensors) {
 	}
 	defer e.Close()
 	e.initA = referenceA
-	res, err := e.Evaluate(context.Background(), tokens, bytesRule, Options{SeqLen: ref.Seq, TTT: &set})
+	opts := Options{SeqLen: ref.Seq, TTT: &set, Tilt: ref.Tilt}
+	if ref.Tilt != nil {
+		h, err := ref.Tilt.Hints(tokens)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Gated != ref.Gated || h.Gated < 10 {
+			t.Fatalf("golf's hints gate %d targets, the record's %d (the case needs at least 10)", h.Gated, ref.Gated)
+		}
+	}
+	res, err := e.Evaluate(context.Background(), tokens, bytesRule, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	want64, err := data.Float32s("nats_f64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A target may differ by tol, plus twice what the reference itself moves
+	// between float32 and float64: rounding that a few adapter steps
+	// amplify is as uncertain in the reference as in golf.
+	const tol = 1e-5 // nats
 	got := res.Nats()
-	worst, at := 0.0, 0
+	worst, at, sens := 0.0, 0, 0.0
 	for p := 1; p < len(tokens); p++ {
 		d := math.Abs(got[p] - float64(want[p]))
+		s := math.Abs(float64(want[p] - want64[p]))
+		sens = max(sens, s)
 		if d > worst {
 			worst, at = d, p
 		}
+		if d > tol+2*s {
+			t.Errorf("target %d: golf %.7f, record %.7f (|diff| %.2e > %.0e + 2 × the record's float32-float64 difference %.1e)", p, got[p], want[p], d, tol, s)
+		}
 	}
-	t.Logf("%s: max |golf - record| per target %.2e (target %d), val_loss %.7f vs %.7f, val_bpb %.7f vs %.7f, draws %d vs %d",
-		ref.Case, worst, at, res.ValLoss, ref.ValLoss, res.ValBPB, ref.ValBPB, e.ttt.draws, ref.Draws)
-	const tol = 2e-5 // nats, float32 forward and backward through a few AdamW and SGD steps
-	if worst > tol {
-		t.Errorf("target %d: golf %.7f, record %.7f (|diff| %.2e > %.0e)", at, got[at], want[at], worst, tol)
-	}
-	if math.Abs(res.ValLoss-ref.ValLoss) > tol/10 || math.Abs(res.ValBPB-ref.ValBPB) > tol/10 {
+	t.Logf("%s: max |golf - record| per target %.2e (target %d; the record's float32 vs float64 up to %.1e), val_loss %.7f vs %.7f, val_bpb %.7f vs %.7f, draws %d vs %d",
+		ref.Case, worst, at, sens, res.ValLoss, ref.ValLoss, res.ValBPB, ref.ValBPB, e.ttt.draws, ref.Draws)
+	if math.Abs(res.ValLoss-ref.ValLoss) > 1e-6 || math.Abs(res.ValBPB-ref.ValBPB) > 1e-6 {
 		t.Errorf("val_loss %.8f, val_bpb %.8f; record %.8f, %.8f", res.ValLoss, res.ValBPB, ref.ValLoss, ref.ValBPB)
 	}
 	if e.ttt.draws != ref.Draws {
@@ -195,7 +217,7 @@ func checkTTTReference(t *testing.T, ref *tttReference, data *golden.Tensors) {
 	for p := 1; p < len(tokens); p++ {
 		moved = max(moved, math.Abs(plain.Nats()[p]-float64(want[p])))
 	}
-	if moved < 100*tol {
+	if moved < 1000*tol {
 		t.Errorf("the reference's TTT losses are within %.2e of the unadapted model's: the case does not exercise adaptation", moved)
 	}
 }

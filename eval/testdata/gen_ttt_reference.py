@@ -44,8 +44,11 @@ record's settings, golf's TTT field names), seq, val_loss, val_bpb (the record's
 values), draws (BatchedTTTLoRA constructions), batches (queue order: the record's batch
 index and its documents [start, len]). Tensors: tokens [n] int32 (the validation stream);
 lut/base_bytes, lut/leading_space, lut/boundary [V] int32 (the byte rule's tables);
-nats [n] float32 (the loss of the target at each stream position, NaN at 0); weights/<golf
-name> (the base model).
+nats [n] float32 (the loss of the target at each stream position, NaN at 0); nats_f64 [n]
+(the same from a run with torch's default dtype float64: the model, adapters and optimizer
+states in float64 except where the record casts to float32, such as its cross-entropy; how
+far the two runs differ is the reference's own sensitivity to rounding: up to 9e-5 nats on
+one document of ttt_tilt, about 1e-5 elsewhere); weights/<golf name> (the base model).
 """
 
 import argparse
@@ -53,7 +56,9 @@ import contextlib
 import hashlib
 import math
 import os
+import shutil
 import sys
+import tempfile
 import types
 
 import numpy as np
@@ -129,7 +134,57 @@ CASES = [
      "as ttt_full_stack with the K LoRA and one global SGD phase after the first 5 documents scored; fresh adapters after it"),
     ("ttt_minimal", {}, dict(batch_docs=4, prefix_docs=3, phases=2, chunk=3, seq=7),
      "the record's GPT with every option off, batches of 4, chunk 3, context 7, two global phases"),
+    ("ttt_tilt", gg.FULL_STACK, dict(prefix_docs=4, tilt=dict(order=3, threshold=0.5, boost=2.625)),
+     "as ttt_phased (K off) with the token n-gram tilt on the scores (order 3, threshold 0.5, boost 2.625; hints from the record's build_hints_for_targets) over documents of repeated phrases"),
 ]
+
+# The record's n-gram tilt module and its C state, from the same folder as train_gpt.py.
+NGRAM_SOURCES = ("online_ngram_tilt.py", "online_ngram_state.c")
+SP1024 = os.path.join(HERE, "..", "..", "tokenizer", "models", "fineweb_1024_bpe.model")
+
+
+def load_ngram(record_path, work):
+    """Copies the record's online_ngram_tilt.py and online_ngram_state.c into work (the
+    module compiles the C file next to itself) and imports it: from the record's folder when
+    --record names a file, else from the mirror."""
+    for f in NGRAM_SOURCES:
+        if record_path:
+            src = open(os.path.join(os.path.dirname(record_path), f), "rb").read()
+        else:
+            src, _ = gg.load_source(None, gg.SOURCES["record"].rsplit("/", 1)[0] + "/" + f)
+        with open(os.path.join(work, f), "wb") as out:
+            out.write(src)
+    sys.path.insert(0, work)
+    import online_ngram_tilt
+    return online_ngram_tilt
+
+
+def record_hints(ng, tokens, tilt):
+    """The record's hints for every target of the stream (build_hints_for_targets with only
+    the token expert on, as #2135 runs it), as eval_val_ttt_phased takes them."""
+    hints = ng.build_hints_for_targets(
+        target_token_ids_np=tokens[1:].astype(np.uint16), tokenizer_path=SP1024, vocab_size=1024,
+        log0=lambda *_: None, token_order=tilt["order"], token_threshold=tilt["threshold"],
+        token_boost=tilt["boost"], within_tau=99.0, within_boost=0.0, word_order=4,
+        word_normalize="strip_punct_lower", word_tau=99.0, word_boost=0.0, agree_add_boost=0.0)
+    return (torch.from_numpy(hints["hint_ids"].astype("int64")), torch.from_numpy(hints["gate_mask"]),
+            torch.from_numpy(hints["boost"].astype("float32")))
+
+
+def phrase_stream(seed, vocab, n_docs, min_len, max_len, phrases=4, plen=5, mutate=0.1):
+    """Documents of repeated phrases (so the n-gram expert fires), a token mutated with
+    probability mutate."""
+    g = np.random.default_rng(seed)
+    table = g.integers(2, vocab, size=(phrases, plen))
+    out = []
+    for _ in range(n_docs):
+        n = int(g.integers(min_len, max_len + 1))
+        doc = [gg.BOS]
+        while len(doc) < n:
+            for tok in table[g.integers(phrases)]:
+                doc.append(int(g.integers(2, vocab)) if g.random() < mutate else int(tok))
+        out += doc[:n]
+    return np.array(out, dtype=np.int64)
 
 
 def make_stream(seed, vocab, n_docs, min_len, max_len):
@@ -141,7 +196,9 @@ def make_stream(seed, vocab, n_docs, min_len, max_len):
     return np.array(out, dtype=np.int64)
 
 
-def run_case(mod, name, over, tset, desc, seed, origin, digest, out_dir):
+def run_case(mod, ng, name, over, tset, desc, seed, origin, digest, out_dir, nats64=None):
+    """Runs one case; with nats64 None it returns the per-target losses only (the float64
+    sensitivity run), else it writes the file with them."""
     t = {**TTT_MICRO, **tset}
     seq = t["seq"]
     env = {"SMEAR_GATE_BOS_FIX": "0"}
@@ -160,7 +217,11 @@ def run_case(mod, name, over, tset, desc, seed, origin, digest, out_dir):
         pmap = {k: v for k, v in pmap.items() if not k.startswith("parallel_")}
     case = dict(softcaps={"softcap_pos": h.logit_softcap, "softcap_neg": h.logit_softcap}, q_gain=h.qk_gain_init)
     weights = gg.fill_weights(model, pmap, seed, case)
-    tokens = make_stream(seed + 1, h.vocab_size, 11, 3, 30)
+    tilt = t.get("tilt")
+    if tilt:
+        tokens = phrase_stream(seed + 1, h.vocab_size, 11, 3, 30)
+    else:
+        tokens = make_stream(seed + 1, h.vocab_size, 11, 3, 30)
     g = np.random.default_rng(seed + 2)
     base = g.integers(0, 5, size=h.vocab_size).astype(np.int32)
     lead = (g.random(h.vocab_size) < 0.4).astype(np.int32)
@@ -232,7 +293,9 @@ def run_case(mod, name, over, tset, desc, seed, origin, digest, out_dir):
     mod._claim_next_batch, mod._accumulate_bpb = claim, accumulate
     try:
         with gg.environ(env), contextlib.redirect_stdout(sys.stderr):
-            val_loss, val_bpb = mod.eval_val_ttt_phased(h, model, torch.device("cpu"), val_data, model.forward_ttt)
+            hints = record_hints(ng, tokens, tilt) if tilt else None
+            val_loss, val_bpb = mod.eval_val_ttt_phased(h, model, torch.device("cpu"), val_data, model.forward_ttt,
+                                                        precomputed_hints=hints)
     finally:
         mod._claim_next_batch, mod._accumulate_bpb = orig_claim, orig_acc
         for f in os.listdir("/tmp"):
@@ -241,19 +304,22 @@ def run_case(mod, name, over, tset, desc, seed, origin, digest, out_dir):
     scored = ~np.isnan(nats[1:])
     assert scored.all(), f"{name}: targets never scored: {np.nonzero(~scored)[0] + 1}"
 
+    if nats64 is None:
+        return nats
     golf_ttt = dict(rank=t["rank"], alpha=t["alpha"], q=True, k=t["k"], v=True, o=t["o"], mlp=t["mlp"], head=True,
                     chunk=t["chunk"], lr=t["lr"], beta1=t["beta1"], beta2=t["beta2"], eps=t["eps"],
                     weight_decay=t["weight_decay"], batch_docs=t["batch_docs"], warm_start_a=True, order="record",
                     phases=t["phases"], prefix_docs=t["prefix_docs"], global_lr=t["global_lr"],
                     global_momentum=t["global_momentum"], global_clip=t["global_clip"], global_chunk_tokens=seq,
                     global_epochs=t["global_epochs"], seed=1)
+    extra = dict(tilt=tilt, gated=int(hints[1].sum())) if tilt else {}
     tensors = {"tokens": tokens.astype(np.int32), "lut/base_bytes": base, "lut/leading_space": lead,
-               "lut/boundary": boundary, "nats": nats}
+               "lut/boundary": boundary, "nats": nats, "nats_f64": nats64}
     for k in sorted(weights):
         tensors[f"weights/{k}"] = gg.f32(weights[k])
     header = dict(case=name, kind="ttt", source=gg.SOURCES["record"], source_sha256=digest, description=desc,
                   config=cfg, ttt=golf_ttt, seq=seq, val_loss=val_loss, val_bpb=val_bpb, draws=DRAWS[0],
-                  batches=order)
+                  batches=order, **extra)
     path = os.path.join(out_dir, f"{name}.golden.gz")
     gg.write_golden(path, header, tensors)
     print(f"{name:16s} val_loss {val_loss:.6f} val_bpb {val_bpb:.6f} draws {DRAWS[0]} batches {len(order)}  {os.path.getsize(path)} bytes")
@@ -271,8 +337,18 @@ def main():
     digest = hashlib.sha256(src).hexdigest()
     mod = gg.exec_source("ttt_record_train_gpt", src, origin)
     os.makedirs(args.out, exist_ok=True)
-    for i, (name, over, tset, desc) in enumerate(CASES):
-        run_case(mod, name, over, tset, desc, 2000 + i, origin, digest, args.out)
+    work = tempfile.mkdtemp(prefix="golf_ttt_ngram_")
+    try:
+        ng = load_ngram(args.record, work)
+        for i, (name, over, tset, desc) in enumerate(CASES):
+            torch.set_default_dtype(torch.float64)
+            try:
+                nats64 = run_case(mod, ng, name, over, tset, desc, 2000 + i, origin, digest, args.out)
+            finally:
+                torch.set_default_dtype(torch.float32)
+            run_case(mod, ng, name, over, tset, desc, 2000 + i, origin, digest, args.out, nats64)
+    finally:
+        shutil.rmtree(work)
 
 
 if __name__ == "__main__":
