@@ -167,6 +167,15 @@ type TTT struct {
 	GlobalClip        float64 `json:"global_clip"`
 	GlobalChunkTokens int     `json:"global_chunk_tokens"`
 	GlobalEpochs      int     `json:"global_epochs"`
+	// GlobalRanks is the number of ranks whose data-parallel step the
+	// global phase reproduces (record 8, its GPUs): a chunk's sequences
+	// are split over them as the record splits them, and a step's loss is
+	// the mean of the ranks' mean losses, as its gradient all-reduce
+	// averages them. 0 or 1: one rank, the mean over all sequences.
+	GlobalRanks int `json:"global_ranks"`
+	// GlobalBatchSeqs caps the sequences one rank takes per step (record
+	// 32; 0: all of its share of the chunk in one step).
+	GlobalBatchSeqs int `json:"global_batch_seqs"`
 	// Seed draws the adapters' A matrices.
 	Seed int64 `json:"seed"`
 }
@@ -180,6 +189,7 @@ func RecordTTT() TTT {
 		BatchDocs: 64, WarmStartA: true, Order: StreamOrder,
 		Phases: 1, PrefixDocs: 2500,
 		GlobalLR: 0.001, GlobalMomentum: 0.9, GlobalClip: 1.0, GlobalChunkTokens: 32768, GlobalEpochs: 1,
+		GlobalRanks: 8, GlobalBatchSeqs: 32,
 		Seed: 1,
 	}
 }
@@ -233,6 +243,8 @@ func (t TTT) Validate() error {
 		check(finite(t.GlobalClip) && t.GlobalClip >= 0, "global clip must be >= 0, got %v", t.GlobalClip)
 		check(t.GlobalChunkTokens > 0, "global chunk tokens must be positive, got %d", t.GlobalChunkTokens)
 		check(t.GlobalEpochs >= 0, "global epochs must be >= 0, got %d", t.GlobalEpochs)
+		check(t.GlobalRanks >= 0, "global ranks must be >= 0, got %d", t.GlobalRanks)
+		check(t.GlobalBatchSeqs >= 0, "global batch seqs must be >= 0, got %d", t.GlobalBatchSeqs)
 	}
 	return errors.Join(errs...)
 }

@@ -17,6 +17,7 @@ import (
 // docstring).
 type tttReference struct {
 	Case        string          `json:"case"`
+	Kind        string          `json:"kind"`
 	Description string          `json:"description"`
 	Config      json.RawMessage `json:"config"`
 	TTT         json.RawMessage `json:"ttt"`
@@ -82,7 +83,7 @@ func (l lutBytes) TokenBytes(prev, tok int) int {
 // val_bpb only, not what TTT trains on). A second check scores the stream without TTT: the adaptation
 // must have changed the losses, or the comparison proves nothing.
 func TestTTTRecordParity(t *testing.T) {
-	paths, err := filepath.Glob(filepath.Join("testdata", "ttt_reference", "*.golden.gz"))
+	paths, err := filepath.Glob(filepath.Join("testdata", "ttt_reference", "ttt_*.golden.gz"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no reference files (%v): run testdata/gen_ttt_reference.py", err)
 	}
@@ -91,6 +92,9 @@ func TestTTTRecordParity(t *testing.T) {
 		data, err := golden.Read(path, &ref)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if ref.Kind != "ttt" {
+			t.Fatalf("%s: kind %q", path, ref.Kind)
 		}
 		t.Run(ref.Case, func(t *testing.T) {
 			checkTTTReference(t, &ref, data)
@@ -220,4 +224,155 @@ func checkTTTReference(t *testing.T, ref *tttReference, data *golden.Tensors) {
 	if moved < 1000*tol {
 		t.Errorf("the reference's TTT losses are within %.2e of the unadapted model's: the case does not exercise adaptation", moved)
 	}
+}
+
+// tttGlobalReference is a testdata/ttt_reference/global_*.golden.gz file:
+// the record's train_val_ttt_global_sgd_distributed run on world_size
+// processes joined by gloo (gen_ttt_reference.py's GLOBAL_CASES).
+type tttGlobalReference struct {
+	Case      string          `json:"case"`
+	Kind      string          `json:"kind"`
+	Config    json.RawMessage `json:"config"`
+	TTT       json.RawMessage `json:"ttt"`
+	Seq       int             `json:"seq"`
+	WorldSize int             `json:"world_size"`
+}
+
+// TestTTTGlobalPhaseRecordParity runs golf's global phase on the whole
+// reference stream and compares the weights it leaves with those the
+// record's ranks end with: the chunk's sequences split over the ranks as
+// the record splits them, each step's loss the mean of the ranks' means
+// (the all-reduce average), batch_seqs steps, cosine LR, clip, momentum.
+// The same stream under one rank's uniform mean (and, with batch_seqs
+// steps, under one step per chunk) must end elsewhere, or the case could
+// not tell them apart.
+func TestTTTGlobalPhaseRecordParity(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join("testdata", "ttt_reference", "global_*.golden.gz"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no reference files (%v): run testdata/gen_ttt_reference.py", err)
+	}
+	for _, path := range paths {
+		var ref tttGlobalReference
+		data, err := golden.Read(path, &ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.Kind != "ttt-global" {
+			t.Fatalf("%s: kind %q", path, ref.Kind)
+		}
+		t.Run(ref.Case, func(t *testing.T) {
+			var cfg model.Config
+			var set TTT
+			for _, f := range []struct {
+				raw json.RawMessage
+				v   any
+			}{{ref.Config, &cfg}, {ref.TTT, &set}} {
+				dec := json.NewDecoder(bytes.NewReader(f.raw))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(f.v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if set.GlobalRanks != ref.WorldSize {
+				t.Fatalf("settings for %d ranks, reference ran %d", set.GlobalRanks, ref.WorldSize)
+			}
+			w := referenceWeights(t, cfg, data, "weights/")
+			want := referenceWeights(t, cfg, data, "after/")
+			raw, err := data.Int32s("tokens")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tokens := make([]uint16, len(raw))
+			for i, x := range raw {
+				tokens[i] = uint16(x)
+			}
+			run := func(set TTT) model.Weights {
+				e, err := New(backend(t), cfg, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer e.Close()
+				st, err := e.tttFor(set, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.loadBase(e); err != nil {
+					t.Fatal(err)
+				}
+				if err := st.globalPhase(context.Background(), tokens, Documents(tokens, 1), Options{SeqLen: ref.Seq}); err != nil {
+					t.Fatal(err)
+				}
+				got, err := model.WeightsFromContext(st.ctx, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			// Per tensor: |golf - record| within 1e-3 of the record's largest
+			// change of that tensor, plus float32 rounding of the weight.
+			compare := func(got model.Weights) (worst float64, name string, ok bool) {
+				ok = true
+				for i := range want {
+					var moved, diff, scale float64
+					for j, v := range want[i].Data {
+						moved = max(moved, math.Abs(float64(v-w[i].Data[j])))
+						diff = max(diff, math.Abs(float64(got[i].Data[j]-v)))
+						scale = max(scale, math.Abs(float64(v)))
+					}
+					lim := 1e-3*moved + 1e-6*scale
+					if diff > lim {
+						ok = false
+					}
+					if moved > 0 && diff/moved > worst {
+						worst, name = diff/moved, want[i].Name
+					}
+				}
+				return worst, name, ok
+			}
+			worst, name, ok := compare(run(set))
+			t.Logf("%s: largest |golf - record| / the record's change %.2e (%s)", ref.Case, worst, name)
+			if !ok {
+				t.Errorf("golf's weights after the global phase differ from the record's (worst %s: %.2e of its change)", name, worst)
+			}
+			// Controls: without the ranks' averaging, or without the per-rank
+			// step size, the weights end elsewhere.
+			uniform, oneStep := set, set
+			uniform.GlobalRanks, oneStep.GlobalBatchSeqs = 1, 0
+			for _, c := range []struct {
+				what string
+				set  TTT
+				on   bool
+			}{{"one rank's uniform mean", uniform, set.GlobalRanks > 1}, {"one step per chunk", oneStep, set.GlobalBatchSeqs > 0 && set.GlobalBatchSeqs < set.GlobalChunkTokens/ref.Seq/max(set.GlobalRanks, 1)}} {
+				if !c.on {
+					continue
+				}
+				cw, _, ok := compare(run(c.set))
+				t.Logf("%s: %s instead: %.2e of the record's change", ref.Case, c.what, cw)
+				if ok {
+					t.Errorf("%s also matches: the case does not test it", c.what)
+				}
+			}
+		})
+	}
+}
+
+// referenceWeights returns cfg's weights with every tensor from the
+// reference's prefix+name tensors.
+func referenceWeights(t *testing.T, cfg model.Config, data *golden.Tensors, prefix string) model.Weights {
+	t.Helper()
+	w, err := model.InitWeights(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range w {
+		v, err := data.Float32s(prefix + w[i].Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v) != len(w[i].Data) {
+			t.Fatalf("%s%s: %d reference values, golf has %d", prefix, w[i].Name, len(v), len(w[i].Data))
+		}
+		copy(w[i].Data, v)
+	}
+	return w
 }

@@ -182,20 +182,21 @@ type evalFlags struct {
 	docIsolated                                   *bool
 	budgetTargets                                 *int64
 
-	tilt                         *bool
-	tiltOrder                    *int
-	tiltThreshold, tiltBoost     *float64
-	ttt                          *bool
-	tttRank, tttChunk, tttBatch  *int
-	tttAlpha, tttLR, tttWD       *float64
-	tttBeta1, tttBeta2           *float64
-	tttTargets, tttOrder         *string
-	tttWarmA                     *bool
-	tttPhases, tttPrefix         *int
-	tttGlobalLR, tttGlobalMom    *float64
-	tttGlobalClip                *float64
-	tttGlobalChunk, tttGlobalEps *int
-	tttSeed                      *int64
+	tilt                           *bool
+	tiltOrder                      *int
+	tiltThreshold, tiltBoost       *float64
+	ttt                            *bool
+	tttRank, tttChunk, tttBatch    *int
+	tttAlpha, tttLR, tttWD         *float64
+	tttBeta1, tttBeta2             *float64
+	tttTargets, tttOrder           *string
+	tttWarmA                       *bool
+	tttPhases, tttPrefix           *int
+	tttGlobalLR, tttGlobalMom      *float64
+	tttGlobalClip                  *float64
+	tttGlobalChunk, tttGlobalEps   *int
+	tttGlobalRanks, tttGlobalBatch *int
+	tttSeed                        *int64
 }
 
 func bindEvalFlags(fs *flag.FlagSet) *evalFlags {
@@ -239,7 +240,9 @@ func bindEvalFlags(fs *flag.FlagSet) *evalFlags {
 		tttGlobalLR:    fs.Float64("ttt-global-lr", rt.GlobalLR, "global SGD learning rate (cosine to 0 over its chunks)"),
 		tttGlobalMom:   fs.Float64("ttt-global-momentum", rt.GlobalMomentum, "global SGD momentum"),
 		tttGlobalClip:  fs.Float64("ttt-global-clip", rt.GlobalClip, "global SGD gradient-norm clip; 0 = none"),
-		tttGlobalChunk: fs.Int("ttt-global-chunk", rt.GlobalChunkTokens, "tokens per global SGD step"),
+		tttGlobalChunk: fs.Int("ttt-global-chunk", rt.GlobalChunkTokens, "tokens per global SGD chunk (one cosine LR value each)"),
+		tttGlobalRanks: fs.Int("ttt-global-ranks", rt.GlobalRanks, "ranks whose data-parallel global SGD step is reproduced: a chunk's sequences split over them, the loss the mean of their means (the record's 8 GPUs); 1 = one mean"),
+		tttGlobalBatch: fs.Int("ttt-global-batch-seqs", rt.GlobalBatchSeqs, "sequences per rank per global SGD step; 0 = a rank's whole share of the chunk"),
 		tttGlobalEps:   fs.Int("ttt-global-epochs", rt.GlobalEpochs, "passes over each global chunk"),
 		tttSeed:        fs.Int64("ttt-seed", rt.Seed, "seed of the adapters' A matrices"),
 	}
@@ -274,6 +277,7 @@ func (f *evalFlags) tttSettings() (*eval.TTT, error) {
 	t.Phases, t.PrefixDocs = *f.tttPhases, *f.tttPrefix
 	t.GlobalLR, t.GlobalMomentum, t.GlobalClip = *f.tttGlobalLR, *f.tttGlobalMom, *f.tttGlobalClip
 	t.GlobalChunkTokens, t.GlobalEpochs, t.Seed = *f.tttGlobalChunk, *f.tttGlobalEps, *f.tttSeed
+	t.GlobalRanks, t.GlobalBatchSeqs = *f.tttGlobalRanks, *f.tttGlobalBatch
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -460,7 +464,7 @@ func printEval(w io.Writer, o evalOutput) error {
 	if o.Budget.Fits {
 		fit = "within"
 	}
-	t.Add("8xH100 estimate", fmt.Sprintf("%.0f s (%s the %d s budget)", o.Budget.Seconds, fit, int(o.Budget.LimitSeconds)))
+	t.Add(fmt.Sprintf("estimate on %d of this device", o.Budget.Devices), fmt.Sprintf("%.0f s (%s the %d s budget)", o.Budget.Seconds, fit, int(o.Budget.LimitSeconds)))
 	if o.TokenLosses != "" {
 		t.Add("token losses", o.TokenLosses)
 	}

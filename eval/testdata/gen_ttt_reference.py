@@ -196,12 +196,10 @@ def make_stream(seed, vocab, n_docs, min_len, max_len):
     return np.array(out, dtype=np.int64)
 
 
-def run_case(mod, ng, name, over, tset, desc, seed, origin, digest, out_dir, nats64=None):
-    """Runs one case; with nats64 None it returns the per-target losses only (the float64
-    sensitivity run), else it writes the file with them."""
-    t = {**TTT_MICRO, **tset}
-    seq = t["seq"]
-    env = {"SMEAR_GATE_BOS_FIX": "0"}
+def build_model(mod, name, over, seq, seed, env):
+    """The record's GPT at a micro config with gen_golden's seeded weights, ready for TTT
+    (looping on, the eager MLP): returns h, the model, golf's config, the parameter map
+    (record name -> golf names) and the golf-named weights."""
     h = gg.make_h(mod, dict(over), seq)
     torch.manual_seed(0)
     model = mod.GPT(h)
@@ -217,6 +215,16 @@ def run_case(mod, ng, name, over, tset, desc, seed, origin, digest, out_dir, nat
         pmap = {k: v for k, v in pmap.items() if not k.startswith("parallel_")}
     case = dict(softcaps={"softcap_pos": h.logit_softcap, "softcap_neg": h.logit_softcap}, q_gain=h.qk_gain_init)
     weights = gg.fill_weights(model, pmap, seed, case)
+    return h, model, cfg, pmap, weights
+
+
+def run_case(mod, ng, name, over, tset, desc, seed, origin, digest, out_dir, nats64=None):
+    """Runs one case; with nats64 None it returns the per-target losses only (the float64
+    sensitivity run), else it writes the file with them."""
+    t = {**TTT_MICRO, **tset}
+    seq = t["seq"]
+    env = {"SMEAR_GATE_BOS_FIX": "0"}
+    h, model, cfg, pmap, weights = build_model(mod, name, over, seq, seed, env)
     tilt = t.get("tilt")
     if tilt:
         tokens = phrase_stream(seed + 1, h.vocab_size, 11, 3, 30)
@@ -311,6 +319,7 @@ def run_case(mod, ng, name, over, tset, desc, seed, origin, digest, out_dir, nat
                     weight_decay=t["weight_decay"], batch_docs=t["batch_docs"], warm_start_a=True, order="record",
                     phases=t["phases"], prefix_docs=t["prefix_docs"], global_lr=t["global_lr"],
                     global_momentum=t["global_momentum"], global_clip=t["global_clip"], global_chunk_tokens=seq,
+                    global_ranks=1, global_batch_seqs=1,
                     global_epochs=t["global_epochs"], seed=1)
     extra = dict(tilt=tilt, gated=int(hints[1].sum())) if tilt else {}
     tensors = {"tokens": tokens.astype(np.int32), "lut/base_bytes": base, "lut/leading_space": lead,
@@ -323,6 +332,122 @@ def run_case(mod, ng, name, over, tset, desc, seed, origin, digest, out_dir, nat
     path = os.path.join(out_dir, f"{name}.golden.gz")
     gg.write_golden(path, header, tensors)
     print(f"{name:16s} val_loss {val_loss:.6f} val_bpb {val_bpb:.6f} draws {DRAWS[0]} batches {len(order)}  {os.path.getsize(path)} bytes")
+
+
+# The global phase alone, on W ranks: train_val_ttt_global_sgd_distributed in W processes
+# joined by torch.distributed's gloo backend (its gradient all-reduce is the real one).
+# Documents are cut so that every eval_seq_len boundary of the concatenated stream is a
+# document start, and the SmearGate's BOS fix is on: then a rank's packed row (its sequences
+# back to back, document-isolated) is exactly golf's rows of one sequence each, and the
+# comparison isolates the per-rank split and averaging, the batch_seqs steps, the cosine LR,
+# the clip and the momentum.
+GLOBAL_SEQ = 8
+# golf's TTT settings of the global cases besides the global ones (unused by the phase).
+TTT_GOLF_BASE = dict(rank=2, alpha=4.0, q=True, k=False, v=True, o=True, mlp=True, head=True, chunk=4, lr=0.01,
+                     beta1=0.0, beta2=0.99, eps=1e-10, weight_decay=2.0, batch_docs=3, warm_start_a=True,
+                     order="record", seed=1)
+GLOBAL_CASES = [
+    # name, world size, batch_seqs per rank, description
+    ("global_w8", 8, 32, "8 ranks, 12 sequences per chunk: ranks of 1 and 2 sequences, one step per chunk"),
+    ("global_w5", 5, 32, "5 ranks, 12 sequences per chunk: ranks of 2 and 3 sequences"),
+    ("global_w1_b5", 1, 5, "one rank, 5 sequences per step: steps of 5, 5 and 2 sequences per chunk"),
+]
+GLOBAL_SETTINGS = dict(lr=0.02, momentum=0.9, clip=0.5, chunk_seqs=12, chunks=4)
+
+
+def aligned_stream(seed, vocab, seq, n_seqs):
+    """Documents whose concatenation (each BOS .. next BOS, as _find_docs cuts them) has a
+    document start at every multiple of seq: each group of documents fills seq tokens."""
+    g = np.random.default_rng(seed)
+    lens = []
+    for _ in range(n_seqs):
+        left = seq
+        while left:
+            n = left if left <= 3 else int(g.integers(2, left - 1))
+            lens.append(n)
+            left -= n
+    out = []
+    for n in lens:  # a document of Len n holds its BOS, n-2 tokens, and the next BOS
+        out += [gg.BOS] + [int(x) for x in g.integers(2, vocab, size=n - 2)]
+    out.append(gg.BOS)
+    out += [int(x) for x in g.integers(2, vocab, size=3)]
+    return np.array(out, dtype=np.int64)
+
+
+def global_setup(mod, name, world, batch_seqs, seed):
+    env = {"SMEAR_GATE_BOS_FIX": "1"}
+    h, model, cfg, pmap, weights = build_model(mod, name, gg.FULL_STACK, GLOBAL_SEQ, seed, env)
+    gs = GLOBAL_SETTINGS
+    n_seqs = gs["chunk_seqs"] * gs["chunks"]
+    tokens = aligned_stream(seed + 1, h.vocab_size, GLOBAL_SEQ, n_seqs)
+    h.eval_seq_len = GLOBAL_SEQ
+    h.global_ttt_lr, h.global_ttt_momentum, h.global_ttt_epochs = gs["lr"], gs["momentum"], 1
+    h.global_ttt_chunk_tokens, h.global_ttt_batch_seqs = gs["chunk_seqs"] * GLOBAL_SEQ, batch_seqs
+    h.global_ttt_warmup_chunks, h.global_ttt_warmup_start_lr = 0, 0.0
+    h.global_ttt_grad_clip, h.global_ttt_respect_doc_boundaries = gs["clip"], True
+    h.global_ttt_optimizer = "sgd"
+    h.world_size = world
+    val = torch.from_numpy(tokens)
+    flat = torch.cat([val[s:s + n] for s, n in mod._find_docs(val)])
+    return env, h, model, cfg, pmap, weights, tokens, flat
+
+
+def golf_weights(model, pmap):
+    params = dict(model.named_parameters())
+    out = {}
+    for name, targets in pmap.items():
+        for gname, idx in targets:
+            v = params[name].detach() if idx is None else params[name].detach()[idx]
+            out[gname] = v.clone().reshape(list(v.shape) or [1])
+    return out
+
+
+def _global_worker(rank, world, src, origin, name, batch_seqs, seed, init_file, out_file):
+    torch.set_num_threads(1)
+    gg.install_shims()
+    mod = gg.exec_source(f"ttt_global_{rank}", src, origin)
+    if world > 1:
+        torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        env, h, model, _, pmap, _, _, flat = global_setup(mod, name, world, batch_seqs, seed)
+        h.rank = rank
+        with gg.environ(env), contextlib.redirect_stdout(sys.stderr):
+            mod.train_val_ttt_global_sgd_distributed(h, torch.device("cpu"), None, model, flat)
+        if rank == 0:
+            torch.save(golf_weights(model, pmap), out_file)
+    finally:
+        if world > 1:
+            torch.distributed.destroy_process_group()
+
+
+def run_global_case(mod, src, origin, digest, name, world, batch_seqs, desc, seed, out_dir):
+    _, h, _, cfg, _, weights, tokens, _ = global_setup(mod, name, world, batch_seqs, seed)
+    work = tempfile.mkdtemp(prefix="golf_ttt_global_")
+    try:
+        out_file = os.path.join(work, "after.pt")
+        args = (world, src, origin, name, batch_seqs, seed, os.path.join(work, "init"), out_file)
+        if world > 1:
+            torch.multiprocessing.spawn(_global_worker, args=args, nprocs=world, join=True)
+        else:
+            _global_worker(0, *args)
+        after = torch.load(out_file)
+    finally:
+        shutil.rmtree(work)
+    gs = GLOBAL_SETTINGS
+    golf_ttt = dict(TTT_GOLF_BASE, global_lr=gs["lr"], global_momentum=gs["momentum"], global_clip=gs["clip"],
+                    global_chunk_tokens=gs["chunk_seqs"] * GLOBAL_SEQ, global_epochs=1, global_ranks=world,
+                    global_batch_seqs=batch_seqs, prefix_docs=1, phases=1)
+    tensors = {"tokens": tokens.astype(np.int32)}
+    moved = 0.0
+    for k in sorted(weights):
+        tensors[f"weights/{k}"] = gg.f32(weights[k])
+        tensors[f"after/{k}"] = gg.f32(after[k])
+        moved = max(moved, (after[k] - weights[k].reshape(after[k].shape)).abs().max().item())
+    header = dict(case=name, kind="ttt-global", source=gg.SOURCES["record"], source_sha256=digest, description=desc,
+                  config=cfg, ttt=golf_ttt, seq=GLOBAL_SEQ, world_size=world)
+    path = os.path.join(out_dir, f"{name}.golden.gz")
+    gg.write_golden(path, header, tensors)
+    print(f"{name:16s} {world} ranks, batch_seqs {batch_seqs}: largest weight change {moved:.3e}  {os.path.getsize(path)} bytes")
 
 
 def main():
@@ -349,6 +474,8 @@ def main():
             run_case(mod, ng, name, over, tset, desc, 2000 + i, origin, digest, args.out, nats64)
     finally:
         shutil.rmtree(work)
+    for i, (name, world, batch_seqs, desc) in enumerate(GLOBAL_CASES):
+        run_global_case(mod, src, origin, digest, name, world, batch_seqs, desc, 3000 + i, args.out)
 
 
 if __name__ == "__main__":
