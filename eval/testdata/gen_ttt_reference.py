@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Writes ttt_reference/*.golden.gz: PR #2135's score-first phased LoRA test-time training
 (eval_val_ttt_phased, with train_val_ttt_global_sgd_distributed for the global phase) run
-unchanged on a micro record model, for eval's TestTTTRecordParity.
+unchanged on a micro record model, for eval's TestTTTRecordParity (ttt_*.golden.gz); and
+the global phase alone on 8, 5 and 1 ranks, for TestTTTGlobalPhaseRecordParity
+(global_*.golden.gz: one process per rank, joined by torch.distributed's gloo backend, so the
+record's own gradient all-reduce runs; see GLOBAL_CASES).
 
 Run with Debian's python3-torch (1.13, CPU), from anywhere:
 
@@ -49,6 +52,11 @@ nats [n] float32 (the loss of the target at each stream position, NaN at 0); nat
 states in float64 except where the record casts to float32, such as its cross-entropy; how
 far the two runs differ is the reference's own sensitivity to rounding: up to 9e-5 nats on
 one document of ttt_tilt, about 1e-5 elsewhere); weights/<golf name> (the base model).
+
+global_*.golden.gz (kind "ttt-global"): header case, source, source_sha256, description,
+config, ttt (golf's settings, global_ranks = the world size), seq, world_size; tensors tokens
+(the stream; its documents, concatenated, are what the phase trains on), weights/<golf name>
+(before) and after/<golf name> (rank 0's weights after the phase).
 """
 
 import argparse
