@@ -12,22 +12,92 @@ import (
 	"github.com/paramgolf/golf/model"
 )
 
-// tttReference is one testdata/ttt_reference/*.golden.gz file, written by
-// gen_ttt_reference.py from PR #2135's own eval_val_ttt_phased (format: its
-// docstring).
+// refHeader is what every testdata/ttt_reference file's header holds
+// (gen_ttt_reference.py's docstring has the format).
+type refHeader struct {
+	Case   string          `json:"case"`
+	Kind   string          `json:"kind"`
+	Config json.RawMessage `json:"config"`
+	TTT    json.RawMessage `json:"ttt"`
+	Seq    int             `json:"seq"`
+}
+
+func (h *refHeader) header() *refHeader { return h }
+
+// tttRefCase is one decoded reference file: golf's config and TTT
+// settings, the base weights and the stream.
+type tttRefCase struct {
+	cfg    model.Config
+	set    TTT
+	w      model.Weights
+	tokens []uint16
+	data   *golden.Tensors
+}
+
+// eachReference runs fn on every file matching pattern under
+// testdata/ttt_reference, whose kind must be kind, as a subtest named by
+// its case; H is the file's header type.
+func eachReference[H any, P interface {
+	*H
+	header() *refHeader
+}](t *testing.T, pattern, kind string, fn func(t *testing.T, ref P, c *tttRefCase)) {
+	paths, err := filepath.Glob(filepath.Join("testdata", "ttt_reference", pattern))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no reference files %s (%v): run testdata/gen_ttt_reference.py", pattern, err)
+	}
+	for _, path := range paths {
+		ref := P(new(H))
+		data, err := golden.Read(path, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := ref.header()
+		if h.Kind != kind {
+			t.Fatalf("%s: kind %q, want %q", path, h.Kind, kind)
+		}
+		t.Run(h.Case, func(t *testing.T) {
+			c := &tttRefCase{data: data}
+			for _, f := range []struct {
+				what string
+				raw  json.RawMessage
+				v    any
+			}{{"config", h.Config, &c.cfg}, {"ttt settings", h.TTT, &c.set}} {
+				dec := json.NewDecoder(bytes.NewReader(f.raw))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(f.v); err != nil {
+					t.Fatalf("%s: %v", f.what, err)
+				}
+			}
+			c.w = referenceWeights(t, c.cfg, data, "weights/")
+			raw := c.ints(t, "tokens")
+			c.tokens = make([]uint16, len(raw))
+			for i, x := range raw {
+				c.tokens[i] = uint16(x)
+			}
+			fn(t, ref, c)
+		})
+	}
+}
+
+func (c *tttRefCase) ints(t *testing.T, name string) []int32 {
+	t.Helper()
+	v, err := c.data.Int32s(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// tttReference is a ttt_*.golden.gz file, written by gen_ttt_reference.py
+// from PR #2135's own eval_val_ttt_phased.
 type tttReference struct {
-	Case        string          `json:"case"`
-	Kind        string          `json:"kind"`
-	Description string          `json:"description"`
-	Config      json.RawMessage `json:"config"`
-	TTT         json.RawMessage `json:"ttt"`
-	Seq         int             `json:"seq"`
-	ValLoss     float64         `json:"val_loss"`
-	ValBPB      float64         `json:"val_bpb"`
-	Draws       uint64          `json:"draws"`
-	Tilt        *Tilt           `json:"tilt"`  // the n-gram tilt on the scores, or none
-	Gated       int             `json:"gated"` // targets the record's hints gate
-	Batches     []struct {
+	refHeader
+	ValLoss float64 `json:"val_loss"`
+	ValBPB  float64 `json:"val_bpb"`
+	Draws   uint64  `json:"draws"`
+	Tilt    *Tilt   `json:"tilt"`  // the n-gram tilt on the scores, or none
+	Gated   int     `json:"gated"` // targets the record's hints gate
+	Batches []struct {
 		Index int      `json:"index"`
 		Docs  [][2]int `json:"docs"`
 	} `json:"batches"`
@@ -83,65 +153,12 @@ func (l lutBytes) TokenBytes(prev, tok int) int {
 // val_bpb only, not what TTT trains on). A second check scores the stream without TTT: the adaptation
 // must have changed the losses, or the comparison proves nothing.
 func TestTTTRecordParity(t *testing.T) {
-	paths, err := filepath.Glob(filepath.Join("testdata", "ttt_reference", "ttt_*.golden.gz"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no reference files (%v): run testdata/gen_ttt_reference.py", err)
-	}
-	for _, path := range paths {
-		var ref tttReference
-		data, err := golden.Read(path, &ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ref.Kind != "ttt" {
-			t.Fatalf("%s: kind %q", path, ref.Kind)
-		}
-		t.Run(ref.Case, func(t *testing.T) {
-			checkTTTReference(t, &ref, data)
-		})
-	}
+	eachReference(t, "ttt_*.golden.gz", "ttt", checkTTTReference)
 }
 
-func checkTTTReference(t *testing.T, ref *tttReference, data *golden.Tensors) {
-	var cfg model.Config
-	dec := json.NewDecoder(bytes.NewReader(ref.Config))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	var set TTT
-	dec = json.NewDecoder(bytes.NewReader(ref.TTT))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&set); err != nil {
-		t.Fatalf("ttt settings: %v", err)
-	}
-	w, err := model.InitWeights(cfg, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range w {
-		v, err := data.Float32s("weights/" + w[i].Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(v) != len(w[i].Data) {
-			t.Fatalf("%s: %d reference values, golf has %d", w[i].Name, len(v), len(w[i].Data))
-		}
-		copy(w[i].Data, v)
-	}
-	ints := func(name string) []int32 {
-		v, err := data.Int32s(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	raw := ints("tokens")
-	tokens := make([]uint16, len(raw))
-	for i, x := range raw {
-		tokens[i] = uint16(x)
-	}
-	bytesRule := TableBytes(lutBytes{ints("lut/base_bytes"), ints("lut/leading_space"), ints("lut/boundary")})
+func checkTTTReference(t *testing.T, ref *tttReference, c *tttRefCase) {
+	cfg, set, w, tokens, data := c.cfg, c.set, c.w, c.tokens, c.data
+	bytesRule := TableBytes(lutBytes{c.ints(t, "lut/base_bytes"), c.ints(t, "lut/leading_space"), c.ints(t, "lut/boundary")})
 	want, err := data.Float32s("nats")
 	if err != nil {
 		t.Fatal(err)
@@ -226,16 +243,12 @@ func checkTTTReference(t *testing.T, ref *tttReference, data *golden.Tensors) {
 	}
 }
 
-// tttGlobalReference is a testdata/ttt_reference/global_*.golden.gz file:
-// the record's train_val_ttt_global_sgd_distributed run on world_size
-// processes joined by gloo (gen_ttt_reference.py's GLOBAL_CASES).
+// tttGlobalReference is a global_*.golden.gz file: the record's
+// train_val_ttt_global_sgd_distributed run on world_size processes joined
+// by gloo (gen_ttt_reference.py's GLOBAL_CASES).
 type tttGlobalReference struct {
-	Case      string          `json:"case"`
-	Kind      string          `json:"kind"`
-	Config    json.RawMessage `json:"config"`
-	TTT       json.RawMessage `json:"ttt"`
-	Seq       int             `json:"seq"`
-	WorldSize int             `json:"world_size"`
+	refHeader
+	WorldSize int `json:"world_size"`
 }
 
 // TestTTTGlobalPhaseRecordParity runs golf's global phase on the whole
@@ -247,113 +260,79 @@ type tttGlobalReference struct {
 // steps, under one step per chunk) must end elsewhere, or the case could
 // not tell them apart.
 func TestTTTGlobalPhaseRecordParity(t *testing.T) {
-	paths, err := filepath.Glob(filepath.Join("testdata", "ttt_reference", "global_*.golden.gz"))
-	if err != nil || len(paths) == 0 {
-		t.Fatalf("no reference files (%v): run testdata/gen_ttt_reference.py", err)
-	}
-	for _, path := range paths {
-		var ref tttGlobalReference
-		data, err := golden.Read(path, &ref)
-		if err != nil {
-			t.Fatal(err)
+	eachReference(t, "global_*.golden.gz", "ttt-global", func(t *testing.T, ref *tttGlobalReference, c *tttRefCase) {
+		cfg, set, w, tokens := c.cfg, c.set, c.w, c.tokens
+		if set.GlobalRanks != ref.WorldSize {
+			t.Fatalf("settings for %d ranks, reference ran %d", set.GlobalRanks, ref.WorldSize)
 		}
-		if ref.Kind != "ttt-global" {
-			t.Fatalf("%s: kind %q", path, ref.Kind)
-		}
-		t.Run(ref.Case, func(t *testing.T) {
-			var cfg model.Config
-			var set TTT
-			for _, f := range []struct {
-				raw json.RawMessage
-				v   any
-			}{{ref.Config, &cfg}, {ref.TTT, &set}} {
-				dec := json.NewDecoder(bytes.NewReader(f.raw))
-				dec.DisallowUnknownFields()
-				if err := dec.Decode(f.v); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if set.GlobalRanks != ref.WorldSize {
-				t.Fatalf("settings for %d ranks, reference ran %d", set.GlobalRanks, ref.WorldSize)
-			}
-			w := referenceWeights(t, cfg, data, "weights/")
-			want := referenceWeights(t, cfg, data, "after/")
-			raw, err := data.Int32s("tokens")
+		want := referenceWeights(t, cfg, c.data, "after/")
+		run := func(set TTT) model.Weights {
+			e, err := New(backend(t), cfg, w)
 			if err != nil {
 				t.Fatal(err)
 			}
-			tokens := make([]uint16, len(raw))
-			for i, x := range raw {
-				tokens[i] = uint16(x)
+			defer e.Close()
+			st, err := e.tttFor(set, 1)
+			if err != nil {
+				t.Fatal(err)
 			}
-			run := func(set TTT) model.Weights {
-				e, err := New(backend(t), cfg, w)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer e.Close()
-				st, err := e.tttFor(set, 1)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := st.loadBase(e); err != nil {
-					t.Fatal(err)
-				}
-				if err := st.globalPhase(context.Background(), tokens, Documents(tokens, 1), Options{SeqLen: ref.Seq}); err != nil {
-					t.Fatal(err)
-				}
-				got, err := model.WeightsFromContext(st.ctx, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return got
+			if err := st.loadBase(e); err != nil {
+				t.Fatal(err)
 			}
-			// Per tensor: |golf - record| within 1e-3 of the record's largest
-			// change of that tensor, plus float32 rounding of the weight.
-			compare := func(got model.Weights) (worst float64, name string, ok bool) {
-				ok = true
-				for i := range want {
-					var moved, diff, scale float64
-					for j, v := range want[i].Data {
-						moved = max(moved, math.Abs(float64(v-w[i].Data[j])))
-						diff = max(diff, math.Abs(float64(got[i].Data[j]-v)))
-						scale = max(scale, math.Abs(float64(v)))
-					}
-					lim := 1e-3*moved + 1e-6*scale
-					if diff > lim {
-						ok = false
-					}
-					if moved > 0 && diff/moved > worst {
-						worst, name = diff/moved, want[i].Name
-					}
-				}
-				return worst, name, ok
+			if err := st.globalPhase(context.Background(), tokens, Documents(tokens, 1), Options{SeqLen: ref.Seq}); err != nil {
+				t.Fatal(err)
 			}
-			worst, name, ok := compare(run(set))
-			t.Logf("%s: largest |golf - record| / the record's change %.2e (%s)", ref.Case, worst, name)
-			if !ok {
-				t.Errorf("golf's weights after the global phase differ from the record's (worst %s: %.2e of its change)", name, worst)
+			got, err := model.WeightsFromContext(st.ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
 			}
-			// Controls: without the ranks' averaging, or without the per-rank
-			// step size, the weights end elsewhere.
-			uniform, oneStep := set, set
-			uniform.GlobalRanks, oneStep.GlobalBatchSeqs = 1, 0
-			for _, c := range []struct {
-				what string
-				set  TTT
-				on   bool
-			}{{"one rank's uniform mean", uniform, set.GlobalRanks > 1}, {"one step per chunk", oneStep, set.GlobalBatchSeqs > 0 && set.GlobalBatchSeqs < set.GlobalChunkTokens/ref.Seq/max(set.GlobalRanks, 1)}} {
-				if !c.on {
-					continue
+			return got
+		}
+		// Per tensor: |golf - record| within 1e-3 of the record's largest
+		// change of that tensor, plus float32 rounding of the weight.
+		compare := func(got model.Weights) (worst float64, name string, ok bool) {
+			ok = true
+			for i := range want {
+				var moved, diff, scale float64
+				for j, v := range want[i].Data {
+					moved = max(moved, math.Abs(float64(v-w[i].Data[j])))
+					diff = max(diff, math.Abs(float64(got[i].Data[j]-v)))
+					scale = max(scale, math.Abs(float64(v)))
 				}
-				cw, _, ok := compare(run(c.set))
-				t.Logf("%s: %s instead: %.2e of the record's change", ref.Case, c.what, cw)
-				if ok {
-					t.Errorf("%s also matches: the case does not test it", c.what)
+				lim := 1e-3*moved + 1e-6*scale
+				if diff > lim {
+					ok = false
+				}
+				if moved > 0 && diff/moved > worst {
+					worst, name = diff/moved, want[i].Name
 				}
 			}
-		})
-	}
+			return worst, name, ok
+		}
+		worst, name, ok := compare(run(set))
+		t.Logf("%s: largest |golf - record| / the record's change %.2e (%s)", ref.Case, worst, name)
+		if !ok {
+			t.Errorf("golf's weights after the global phase differ from the record's (worst %s: %.2e of its change)", name, worst)
+		}
+		// Controls: without the ranks' averaging, or without the per-rank
+		// step size, the weights end elsewhere.
+		uniform, oneStep := set, set
+		uniform.GlobalRanks, oneStep.GlobalBatchSeqs = 1, 0
+		for _, ctl := range []struct {
+			what string
+			set  TTT
+			on   bool
+		}{{"one rank's uniform mean", uniform, set.GlobalRanks > 1}, {"one step per chunk", oneStep, set.GlobalBatchSeqs > 0 && set.GlobalBatchSeqs < set.GlobalChunkTokens/ref.Seq/max(set.GlobalRanks, 1)}} {
+			if !ctl.on {
+				continue
+			}
+			cw, _, ok := compare(run(ctl.set))
+			t.Logf("%s: %s instead: %.2e of the record's change", ref.Case, ctl.what, cw)
+			if ok {
+				t.Errorf("%s also matches: the case does not test it", ctl.what)
+			}
+		}
+	})
 }
 
 // referenceWeights returns cfg's weights with every tensor from the
