@@ -23,11 +23,12 @@ fused=True):
 
   * every MLP's use_fused = False: the global phase calls base_model.train(), where MLP.forward
     would launch the fused Triton LeakyReLU² kernel; the eager path is the same math;
-  * BatchedTTTLoRA.__init__ runs unchanged, then overwrites every A with deterministic values
-    golf's test computes too (record_a below): A is drawn with torch's RNG, which golf cannot
-    reproduce. Each BatchedTTTLoRA the record constructs is one "draw" (1, 2, ...): the first
-    reusable adapter, the short batch's own adapter, the fresh adapter after a global phase;
-    golf must draw in the same order for the values to agree;
+  * BatchedTTTLoRA.__init__ (and, with TTT_WARM_START_A=0, BatchedTTTLoRA.reset) runs
+    unchanged, then overwrites every A with deterministic values golf's test computes too
+    (record_a below): A is drawn with torch's RNG, which golf cannot reproduce. Each
+    BatchedTTTLoRA the record constructs is one "draw" (1, 2, ...): the first reusable adapter,
+    the short batch's own adapter, the fresh adapter after a global phase, and without warm
+    start every reset; golf must draw in the same order for the values to agree;
   * BatchedLinearLoRA._ALPHA is set per case (the record reads TTT_LORA_ALPHA at import);
   * _claim_next_batch and _accumulate_bpb are wrapped (the originals still run) to record which
     batch is scored and every scored target's loss at its stream position; the record's
@@ -113,8 +114,9 @@ def install_lora_hook(mod):
     if getattr(orig, "_golf_hook", False):
         return
 
-    def init(self, bsz, model, rank, **kw):
-        orig(self, bsz, model, rank, **kw)
+    orig_reset = mod.BatchedTTTLoRA.reset
+
+    def draw(self):
         DRAWS[0] += 1
         d = DRAWS[0]
         loras = [(self.lm_head_lora, HEAD, -1)]
@@ -127,13 +129,23 @@ def install_lora_hook(mod):
                 a = l.A
                 a.copy_(torch.from_numpy(record_a(d, target, slot, a.shape[0], a.shape[1], a.shape[2])))
 
+    def init(self, bsz, model, rank, **kw):
+        orig(self, bsz, model, rank, **kw)
+        draw(self)
+
+    def reset(self):
+        orig_reset(self)
+        if not mod.BatchedLinearLoRA._WARM_START_A:  # reset drew fresh A with torch's RNG
+            draw(self)
+
     init._golf_hook = True
     mod.BatchedTTTLoRA.__init__ = init
+    mod.BatchedTTTLoRA.reset = reset
 
 
 TTT_MICRO = dict(rank=2, alpha=4.0, chunk=4, seq=8, batch_docs=3, lr=0.01, beta1=0.0, beta2=0.99,
                  eps=1e-10, weight_decay=2.0, k=False, mlp=True, o=True, prefix_docs=0, phases=1,
-                 global_lr=0.01, global_momentum=0.9, global_clip=1.0, global_epochs=1)
+                 global_lr=0.01, global_momentum=0.9, global_clip=1.0, global_epochs=1, warm_start_a=True)
 
 CASES = [
     ("ttt_full_stack", gg.FULL_STACK, dict(),
@@ -144,6 +156,8 @@ CASES = [
      "the record's GPT with every option off, batches of 4, chunk 3, context 7, two global phases"),
     ("ttt_tilt", gg.FULL_STACK, dict(prefix_docs=4, tilt=dict(order=3, threshold=0.5, boost=2.625)),
      "as ttt_phased (K off) with the token n-gram tilt on the scores (order 3, threshold 0.5, boost 2.625; hints from the record's build_hints_for_targets) over documents of repeated phrases"),
+    ("ttt_cold_a", gg.FULL_STACK, dict(warm_start_a=False, prefix_docs=4),
+     "as ttt_phased (K off) with TTT_WARM_START_A=0: every batch's reset draws fresh A (a draw per reset in golf too)"),
 ]
 
 # The record's n-gram tilt module and its C state, from the same folder as train_gpt.py.
@@ -262,7 +276,7 @@ def run_case(mod, ng, name, over, tset, desc, seed, origin, digest, out_dir, nat
     h.global_ttt_optimizer = "sgd"
     h.ngram_tilt_enabled = False
     mod.BatchedLinearLoRA._ALPHA = t["alpha"]
-    mod.BatchedLinearLoRA._WARM_START_A = True
+    mod.BatchedLinearLoRA._WARM_START_A = t["warm_start_a"]
 
     val_tokens = torch.from_numpy(tokens)
     val_data = types.SimpleNamespace(
@@ -324,7 +338,7 @@ def run_case(mod, ng, name, over, tset, desc, seed, origin, digest, out_dir, nat
         return nats
     golf_ttt = dict(rank=t["rank"], alpha=t["alpha"], q=True, k=t["k"], v=True, o=t["o"], mlp=t["mlp"], head=True,
                     chunk=t["chunk"], lr=t["lr"], beta1=t["beta1"], beta2=t["beta2"], eps=t["eps"],
-                    weight_decay=t["weight_decay"], batch_docs=t["batch_docs"], warm_start_a=True, order="record",
+                    weight_decay=t["weight_decay"], batch_docs=t["batch_docs"], warm_start_a=t["warm_start_a"], order="record",
                     phases=t["phases"], prefix_docs=t["prefix_docs"], global_lr=t["global_lr"],
                     global_momentum=t["global_momentum"], global_clip=t["global_clip"], global_chunk_tokens=seq,
                     global_ranks=1, global_batch_seqs=1,
