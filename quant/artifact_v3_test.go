@@ -61,6 +61,7 @@ func TestLQERGroupsAndRowOrdersRoundTripExactly(t *testing.T) {
 	for _, opts := range []PackOptions{
 		{Codec: "cm", Layout: LayoutCols, Group: GroupClass, SortRows: true},
 		{Codec: "cm", Layout: LayoutRows, Group: GroupClass},
+		{Codec: "cm", Layout: LayoutRows, Group: GroupClass, MaxStreamSymbols: 20000},
 		{Codec: "zstd-best", Layout: LayoutPacked, Group: GroupClass, SortRows: true},
 		{Codec: AutoCodec, Candidates: []string{"fse", "zstd-best"}, Layout: LayoutRows, Group: GroupTensor, SortRows: true, AutoLayout: true},
 	} {
@@ -99,6 +100,59 @@ func TestLQERGroupsAndRowOrdersRoundTripExactly(t *testing.T) {
 				t.Fatalf("%+v: tensor %s dequantizes differently or lost its class/initialiser", opts, want[i].Name)
 			}
 		}
+	}
+}
+
+// MaxStreamSymbols splits each class into runs of consecutive whole
+// tensors of at most the cap (a larger tensor alone), every int tensor in
+// exactly one stream, in the class's order.
+func TestMaxStreamSymbolsSplitsClasses(t *testing.T) {
+	q, _ := recordAllQuantized(t)
+	const limit = 20000
+	_, whole, err := Pack(context.Background(), tinyMeta(t), q, PackOptions{Codec: "zstd-best", Group: GroupClass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, split, err := Pack(context.Background(), tinyMeta(t), q, PackOptions{Codec: "zstd-best", Group: GroupClass, MaxStreamSymbols: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	symbolStreams := func(r *PackReport) (out [][]int) {
+		for _, s := range r.Streams {
+			if s.Kind == StreamSymbols {
+				out = append(out, s.Tensors)
+			}
+		}
+		return out
+	}
+	ws, ss := symbolStreams(whole), symbolStreams(split)
+	if len(ss) <= len(ws) {
+		t.Fatalf("%d streams with the cap, %d without: nothing was split", len(ss), len(ws))
+	}
+	// Concatenating each class's split streams gives the class's stream.
+	var joined [][]int
+	for _, s := range ss {
+		n := 0
+		for _, ti := range s {
+			n += len(q.Tensors[ti].Symbols)
+		}
+		if n > limit && len(s) > 1 {
+			t.Errorf("stream %v holds %d symbols in %d tensors, over the cap %d", s, n, len(s), limit)
+		}
+		c := q.Tensors[s[0]].Class
+		for _, ti := range s {
+			if q.Tensors[ti].Class != c {
+				t.Errorf("stream %v mixes classes", s)
+			}
+		}
+		if k := len(joined) - 1; k >= 0 && q.Tensors[joined[k][0]].Class == c {
+			joined[k] = append(joined[k], s...)
+		} else {
+			joined = append(joined, slices.Clone(s))
+		}
+	}
+	if !slices.EqualFunc(joined, ws, slices.Equal[[]int]) {
+		t.Errorf("split streams %v do not join into the class streams %v", ss, ws)
 	}
 }
 

@@ -62,6 +62,14 @@ type PackOptions struct {
 	AutoLayout bool
 	// Group gathers int tensors into streams (default one per tensor).
 	Group Grouping
+	// MaxStreamSymbols, with GroupClass, splits a class whose tensors hold
+	// more symbols than this into several streams of consecutive whole
+	// tensors, each at most this many symbols (a tensor larger than the
+	// cap gets a stream of its own): streams decode in parallel, so the
+	// longest one bounds the time to read an artifact, at the price of a
+	// codec that learns each class's statistics once per stream. 0: one
+	// stream per class.
+	MaxStreamSymbols int
 	// SortRows stores every int matrix's rows in similarity order
 	// (SimilarityOrder, the record's greedy L1 sort) unless the tensor
 	// already carries a RowOrder; the order costs PermutationBytes(rows).
@@ -337,6 +345,27 @@ func layoutFor(t *QTensor, l Layout) Layout {
 	return l
 }
 
+// splitGroups cuts every group into runs of consecutive tensors of at most
+// limit symbols (a tensor above the limit alone).
+func splitGroups(q *Quantized, groups [][]int, limit int) [][]int {
+	var out [][]int
+	for _, g := range groups {
+		var run []int
+		n := 0
+		for _, ti := range g {
+			size := len(q.Tensors[ti].Symbols)
+			if len(run) > 0 && n+size > limit {
+				out = append(out, run)
+				run, n = nil, 0
+			}
+			run = append(run, ti)
+			n += size
+		}
+		out = append(out, run)
+	}
+	return out
+}
+
 // planStreams builds the raw streams of q and each int tensor's default
 // layout.
 func planStreams(q *Quantized, opts PackOptions) ([]*streamJob, []Layout, error) {
@@ -360,6 +389,9 @@ func planStreams(q *Quantized, opts PackOptions) ([]*streamJob, []Layout, error)
 		} else {
 			groups = append(groups, []int{i})
 		}
+	}
+	if opts.Group == GroupClass && opts.MaxStreamSymbols > 0 {
+		groups = splitGroups(q, groups, opts.MaxStreamSymbols)
 	}
 	var jobs []*streamJob
 	for _, g := range groups {

@@ -146,16 +146,19 @@ type streamSummary struct {
 type packFlags struct {
 	layout, group *string
 	sortRows      *bool
+	maxStream     *int
 }
 
 func addPackFlags(fs interface {
 	String(name, value, usage string) *string
 	Bool(name string, value bool, usage string) *bool
+	Int(name string, value int, usage string) *int
 }) packFlags {
 	return packFlags{
-		layout:   fs.String("layout", "rows", "symbol layout: rows, cols (transposed) or packed"),
-		group:    fs.String("group", "tensor", "symbol streams: tensor (one per int tensor) or class (one per parameter class, the record's per-group streams)"),
-		sortRows: fs.Bool("sort-rows", false, "store each matrix's rows in greedy similarity order (the record's L1 sort; costs log2(rows!) bits per matrix)"),
+		maxStream: fs.Int("max-stream-symbols", 0, "with --group class: split a class into streams of whole tensors of at most this many symbols, decoded in parallel (0 = one stream per class)"),
+		layout:    fs.String("layout", "rows", "symbol layout: rows, cols (transposed) or packed"),
+		group:     fs.String("group", "tensor", "symbol streams: tensor (one per int tensor) or class (one per parameter class, the record's per-group streams)"),
+		sortRows:  fs.Bool("sort-rows", false, "store each matrix's rows in greedy similarity order (the record's L1 sort; costs log2(rows!) bits per matrix)"),
 	}
 }
 
@@ -168,7 +171,13 @@ func (f packFlags) options(codecName string) (quant.PackOptions, error) {
 	if err != nil {
 		return quant.PackOptions{}, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return quant.PackOptions{Codec: codecName, Layout: layout, Group: group, SortRows: *f.sortRows}, nil
+	if *f.maxStream < 0 {
+		return quant.PackOptions{}, fmt.Errorf("%w: --max-stream-symbols must be >= 0, got %d", errUsage, *f.maxStream)
+	}
+	if *f.maxStream > 0 && group != quant.GroupClass {
+		return quant.PackOptions{}, fmt.Errorf("%w: --max-stream-symbols splits class streams: it needs --group class", errUsage)
+	}
+	return quant.PackOptions{Codec: codecName, Layout: layout, Group: group, SortRows: *f.sortRows, MaxStreamSymbols: *f.maxStream}, nil
 }
 
 func runPack(ctx context.Context, env *cliEnv, args []string) error {

@@ -109,6 +109,8 @@ func TestPackBadArguments(t *testing.T) {
 		{"pack", "--synthetic", "huge"},
 		{"pack", "--synthetic", "tiny", "--checkpoint", "x"},
 		{"pack", "--synthetic", "tiny", "extra"},
+		{"pack", "--synthetic", "tiny", "--max-stream-symbols", "1000"},                   // needs --group class
+		{"pack", "--synthetic", "tiny", "--group", "class", "--max-stream-symbols", "-1"}, // negative
 	} {
 		if code, _, stderr := runGolf(t, args...); code != 2 || stderr == "" {
 			t.Errorf("%v: exit %d, stderr %q; want a usage error", args, code, stderr)
