@@ -3,14 +3,18 @@
 // the record's train_gpt.py: the model's techniques, documents packed with
 // attention kept inside each, Polar-Express Muon with row normalisation,
 // weight decay and clipping, the warm-down over a fraction of the run, depth
-// recurrence switched on part-way, and the EMA of the weights evaluated at
-// the end.
+// recurrence switched on part-way, and the EMA of the weights; then, as the
+// record's script goes on after training: GPTQ Hessians from training data,
+// the record's quantization scheme, the artifact with per-class streams and
+// similarity-sorted rows and its size against the 16,000,000-byte budget,
+// the artifact read back, and score-first LoRA test-time training with the
+// n-gram tilt on the round-tripped model.
 //
 // By default it runs the record's techniques at the tiny size on the
 // embedded corpus, on the CPU (a few minutes):
 //
 //	go run ./examples/record
-//	go run ./examples/record -preset record -data DIR -backend cuda   # the record itself, on a GPU
+//	go run ./examples/record -preset record -data DIR -backend cuda -eval-tokens 0   # the record itself, on a GPU
 package main
 
 import (
@@ -21,7 +25,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/paramgolf/golf"
 	"github.com/paramgolf/golf/data"
+	"github.com/paramgolf/golf/eval"
+	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/tokenizer"
 	"github.com/paramgolf/golf/train"
 )
@@ -31,6 +38,8 @@ func main() {
 	dataDir := flag.String("data", "", "shard directory; default: the embedded corpus")
 	tokPath := flag.String("tokenizer", "", "the shards' SentencePiece model; default: the embedded sp1024")
 	backendSpec := flag.String("backend", "go", "go (CPU) or cuda")
+	calibTokens := flag.Int("calib-tokens", 16384, "training tokens for GPTQ's Hessians")
+	evalTokens := flag.Int("eval-tokens", 4096, "validation tokens each evaluation scores, from the split's start (0: the whole split, as the record)")
 	flag.Parse()
 	ctx := context.Background()
 
@@ -109,13 +118,67 @@ func main() {
 		}
 	}
 
-	// ---- The EMA replaces the weights; evaluate it on the whole split.
+	// ---- The EMA replaces the weights; evaluate it. Every evaluation below
+	// scores the same validation tokens (on the CPU a prefix of the split).
 	weights, err := trainer.EMAWeights()
 	check(err)
 	check(trainer.SetWeights(weights))
-	res, err := trainer.Evaluate(ctx, val, tok.ByteTable(), train.EvalOptions{SeqLen: s.SeqLen})
+	tokens := val
+	if *evalTokens > 0 && *evalTokens+1 < len(tokens) {
+		tokens = tokens[:*evalTokens+1]
+	}
+	res, err := trainer.Evaluate(ctx, tokens, tok.ByteTable(), train.EvalOptions{SeqLen: s.SeqLen})
 	check(err)
 	fmt.Printf("ema val_loss:%.4f val_bpb:%.4f over %d tokens\n", res.ValLoss, res.ValBPB, res.Tokens)
+
+	// ---- GPTQ calibration: Hessians of the EMA model's activations over
+	// training tokens (never validation data).
+	calLoader, err := data.NewLoader(trainFiles, 0, 1)
+	check(err)
+	defer calLoader.Close()
+	hessians, calib, err := quant.Calibrate(ctx, backend, cfg, weights, quant.LoaderSource{Loader: calLoader},
+		quant.CalibrateOptions{SeqLen: s.SeqLen, MaxTokens: max(*calibTokens/s.SeqLen, 1) * s.SeqLen})
+	check(err)
+	fmt.Printf("gptq:calibration tokens:%d time:%.1fs\n", calib.Tokens, calib.Seconds)
+
+	// ---- Quantize and compress: the record's per-class scheme (int6
+	// matrices, int7 embedding, SD clips, LQER; small tensors in fp16),
+	// one stream per class, rows in similarity order.
+	scheme, err := quant.SchemeByName("record")
+	check(err)
+	packed, err := quant.PackModel(ctx, quant.Meta{Model: cfg, Source: "examples/record"}, weights, scheme,
+		quant.Options{Hessians: hessians}, quant.PackOptions{Group: quant.GroupClass, SortRows: true})
+	check(err)
+	code, err := quant.MeasureCode(golf.Source())
+	check(err)
+	total := len(packed.Bytes) + code.Bytes
+	fmt.Printf("artifact model_bytes:%d code_bytes:%d total:%d budget:%d fits:%v\n",
+		len(packed.Bytes), code.Bytes, total, quant.Budget, total <= quant.Budget)
+	path := filepath.Join(os.TempDir(), "golf-example-record.golf")
+	check(packed.WriteFile(path))
+
+	// ---- Read the artifact back: the model config and dequantized weights
+	// come from the file alone.
+	art, err := quant.ReadArtifact(path)
+	check(err)
+	rcfg, rweights, err := art.Model()
+	check(err)
+	evaluator, err := eval.New(backend, rcfg, rweights)
+	check(err)
+	defer evaluator.Close()
+	bytesRule := eval.TableBytes(tok.ByteTable())
+	plain, err := evaluator.Evaluate(ctx, tokens, bytesRule, eval.Options{SeqLen: s.SeqLen})
+	check(err)
+	fmt.Printf("quantized val_loss:%.4f val_bpb:%.4f over %d tokens\n", plain.ValLoss, plain.ValBPB, plain.Tokens)
+
+	// ---- Score-first phased LoRA test-time training with the n-gram tilt,
+	// the record's settings: each chunk is scored before the adapters
+	// train on it.
+	ttt, tilt := eval.RecordTTT(), eval.RecordTilt()
+	scored, err := evaluator.Evaluate(ctx, tokens, bytesRule, eval.Options{SeqLen: s.SeqLen, TTT: &ttt, Tilt: &tilt})
+	check(err)
+	fmt.Printf("quantized_ttt val_loss:%.4f val_bpb:%.4f over %d tokens in %s\n",
+		scored.ValLoss, scored.ValBPB, scored.Tokens, scored.Duration.Round(time.Second))
 }
 
 func check(err error) {
