@@ -26,9 +26,20 @@
 //     per-document adapters on Q, V, O, MLP and the head at every virtual
 //     layer), documents batched side by side, A warm from batch to batch;
 //     after a prefix of documents is scored the whole base model (but its
-//     frozen parameters) is fine-tuned on them by SGD and the rest is
-//     scored by the updated model. Documents go in stream order by default;
-//     the record's length-sorted order is an option (not stream-causal).
+//     frozen parameters) is fine-tuned on them by SGD, each step the
+//     record's 8-rank data-parallel step reproduced on one device
+//     (TTT.GlobalRanks), and the rest is scored by the updated model.
+//     Documents go in stream order by default; the record's length-sorted
+//     order is an option (not stream-causal).
+//
+// # Parity
+//
+// The record-order TTT (with and without the tilt, warm or fresh A, one or
+// two global phases) is tested against PR #2135's own eval_val_ttt_phased
+// run unchanged on micro models, target by target, and the global phase
+// against its train_val_ttt_global_sgd_distributed on 8, 5 and 1 gloo
+// ranks (testdata/gen_ttt_reference.py); the tilt's hints against its
+// online_ngram_state.c (testdata/gen_ngram_reference.py).
 //
 // # Compile once
 //
