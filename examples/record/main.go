@@ -127,7 +127,7 @@ func main() {
 	if *evalTokens > 0 && *evalTokens+1 < len(tokens) {
 		tokens = tokens[:*evalTokens+1]
 	}
-	res, err := trainer.Evaluate(ctx, tokens, tok.ByteTable(), train.EvalOptions{SeqLen: s.SeqLen})
+	res, err := trainer.Evaluate(ctx, tokens, tok.ByteTable(), train.EvalOptions{SeqLen: s.SeqLen, Progress: os.Stdout})
 	check(err)
 	fmt.Printf("ema val_loss:%.4f val_bpb:%.4f over %d tokens\n", res.ValLoss, res.ValBPB, res.Tokens)
 
@@ -167,7 +167,7 @@ func main() {
 	check(err)
 	defer evaluator.Close()
 	bytesRule := eval.TableBytes(tok.ByteTable())
-	plain, err := evaluator.Evaluate(ctx, tokens, bytesRule, eval.Options{SeqLen: s.SeqLen})
+	plain, err := evaluator.Evaluate(ctx, tokens, bytesRule, eval.Options{SeqLen: s.SeqLen, Progress: os.Stdout})
 	check(err)
 	fmt.Printf("quantized val_loss:%.4f val_bpb:%.4f over %d tokens\n", plain.ValLoss, plain.ValBPB, plain.Tokens)
 
@@ -175,7 +175,7 @@ func main() {
 	// the record's settings: each chunk is scored before the adapters
 	// train on it.
 	ttt, tilt := eval.RecordTTT(), eval.RecordTilt()
-	scored, err := evaluator.Evaluate(ctx, tokens, bytesRule, eval.Options{SeqLen: s.SeqLen, TTT: &ttt, Tilt: &tilt})
+	scored, err := evaluator.Evaluate(ctx, tokens, bytesRule, eval.Options{SeqLen: s.SeqLen, TTT: &ttt, Tilt: &tilt, Progress: os.Stdout})
 	check(err)
 	fmt.Printf("quantized_ttt val_loss:%.4f val_bpb:%.4f over %d tokens in %s\n",
 		scored.ValLoss, scored.ValBPB, scored.Tokens, scored.Duration.Round(time.Second))
