@@ -137,7 +137,7 @@ func main() {
 	check(err)
 	defer calLoader.Close()
 	hessians, calib, err := quant.Calibrate(ctx, backend, cfg, weights, quant.LoaderSource{Loader: calLoader},
-		quant.CalibrateOptions{SeqLen: s.SeqLen, MaxTokens: max(*calibTokens/s.SeqLen, 1) * s.SeqLen})
+		quant.CalibrateOptions{SeqLen: s.SeqLen, MaxTokens: max(*calibTokens/s.SeqLen, 1) * s.SeqLen, Progress: os.Stdout})
 	check(err)
 	fmt.Printf("gptq:calibration tokens:%d time:%.1fs\n", calib.Tokens, calib.Seconds)
 
