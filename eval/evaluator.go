@@ -30,7 +30,7 @@ type Evaluator struct {
 	loss    LossFunc  // NewFromLoss: the network's loss instead of the model's
 	// initA, when set (parity tests only), gives the values of a fresh A
 	// in place of the seeded uniform draw: see tttState.freshA.
-	initA func(target model.AdapterTarget, slot int, draw uint64, rows, rank, in int) []float32
+	initA aInit
 }
 
 // LossFunc is a network's per-token loss graph: int32 inputs and targets

@@ -53,8 +53,12 @@ type tttState struct {
 	global  *mlctx.Exec               // one global SGD step
 	moms    map[string]*mlctx.Variable
 	draws   uint64 // A initialisations so far (each draws fresh values)
-	initA   func(target model.AdapterTarget, slot int, draw uint64, rows, rank, in int) []float32
+	initA   aInit  // nil: the seeded uniform draw
 }
+
+// aInit gives the values of a fresh A [rows, rank, in] of the LoRA at
+// target and slot for draw number draw (from 1).
+type aInit func(target model.AdapterTarget, slot int, draw uint64, rows, rank, in int) []float32
 
 func (st *tttState) close() {
 	for _, m := range []map[scoreKind]*mlctx.Exec{st.step, st.score} {

@@ -150,8 +150,9 @@ func (l lutBytes) TokenBytes(prev, tok int) int {
 // batches, the short batch's own adapter, the phase boundaries, the global
 // SGD (cosine LR, clip, momentum, document segments) and the fresh adapter
 // after it; with the n-gram tilt, the tilted scores (the tilt changes
-// val_bpb only, not what TTT trains on). A second check scores the stream without TTT: the adaptation
-// must have changed the losses, or the comparison proves nothing.
+// val_bpb only, not what TTT trains on). A second check scores the stream
+// without TTT: the adaptation must have changed the losses, or the
+// comparison proves nothing.
 func TestTTTRecordParity(t *testing.T) {
 	eachReference(t, "ttt_*.golden.gz", "ttt", checkTTTReference)
 }
@@ -214,7 +215,8 @@ func checkTTTReference(t *testing.T, ref *tttReference, c *tttRefCase) {
 		t.Errorf("golf drew A %d times, the record constructed %d adapters", e.ttt.draws, ref.Draws)
 	}
 	// The reference's batches in its queue order are golf's plan.
-	plan := planTTT(Documents(tokens, 1), set, min(set.BatchDocs, len(Documents(tokens, 1))))
+	docs := Documents(tokens, 1)
+	plan := planTTT(docs, set, min(set.BatchDocs, len(docs)))
 	if len(plan) != len(ref.Batches) {
 		t.Fatalf("golf plans %d batches, the record ran %d", len(plan), len(ref.Batches))
 	}
