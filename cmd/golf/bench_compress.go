@@ -96,6 +96,7 @@ func runBenchCompress(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	cfg.Meta = src.meta
+	cfg.SourceEntropy = src.sourceEntropy
 	if cfg.Code, err = quant.MeasureCode(golf.Source()); err != nil {
 		return err
 	}

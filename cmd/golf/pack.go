@@ -36,6 +36,8 @@ type packSource struct {
 	// syntheticHessians, for synthetic weights, gives GPTQ made-up
 	// Hessians when no --hessians file is given.
 	syntheticHessians func() (map[string]*quant.Hessian, error)
+	// sourceEntropy, for synthetic weights, is bench.Config.SourceEntropy.
+	sourceEntropy func(quant.Scheme, *quant.Quantized) (float64, bool)
 }
 
 // syntheticSource builds a packSource of synthetic weights; it is set by

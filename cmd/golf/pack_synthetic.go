@@ -5,6 +5,7 @@ import (
 
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/bench"
 	"github.com/paramgolf/golf/quant/synthetic"
 	"github.com/paramgolf/golf/train"
 )
@@ -13,10 +14,11 @@ import (
 // this file so the counted code (golf.Counted) does not depend on it.
 func init() {
 	syntheticSource = func(preset string) (*packSource, error) {
-		w, err := synthetic.Weights(preset, 1)
+		d, err := synthetic.NewDraw(preset, 1)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
+		w := d.Weights
 		cfg, err := model.Preset(preset)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
@@ -28,6 +30,7 @@ func init() {
 		return &packSource{name: "synthetic " + preset, weights: w, meta: artifactMeta(cfg, s, "synthetic "+preset),
 			syntheticHessians: func() (map[string]*quant.Hessian, error) {
 				return quant.HessiansFromTensors(synthetic.Hessians(w, 1))
-			}}, nil
+			},
+			sourceEntropy: bench.SourceEntropy(d)}, nil
 	}
 }

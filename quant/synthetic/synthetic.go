@@ -29,6 +29,25 @@ import (
 // synthetic weights say how schemes and codecs rank, not what a real
 // checkpoint will weigh.
 func Weights(preset string, seed uint64) (model.Weights, error) {
+	d, err := NewDraw(preset, seed)
+	if err != nil {
+		return nil, err
+	}
+	return d.Weights, nil
+}
+
+// Draw is one set of synthetic weights with the parameters its matrices
+// were drawn from, for measurements that need the source's entropy.
+type Draw struct {
+	Weights model.Weights
+	// Sources holds, by tensor name, the parameters of every matrix
+	// FillMatrix drew.
+	Sources map[string]*Source
+}
+
+// NewDraw returns the weights Weights(preset, seed) returns, with their
+// sources.
+func NewDraw(preset string, seed uint64) (*Draw, error) {
 	cfg, err := model.Preset(preset)
 	if err != nil {
 		return nil, fmt.Errorf("synthetic weights: %w", err)
@@ -38,6 +57,7 @@ func Weights(preset string, seed uint64) (model.Weights, error) {
 	if err != nil {
 		return nil, fmt.Errorf("synthetic weights: %w", err)
 	}
+	d := &Draw{Weights: w, Sources: map[string]*Source{}}
 	for i := range w {
 		t := w[i]
 		rng := rand.New(rand.NewPCG(seed, uint64(i)+1))
@@ -47,41 +67,44 @@ func Weights(preset string, seed uint64) (model.Weights, error) {
 				t.Data[j] += float32(0.05 * rng.NormFloat64())
 			}
 		case len(t.Shape) == 2:
-			FillMatrix(t.Data, t.Shape[0], t.Shape[1], rng)
+			d.Sources[t.Name] = FillMatrix(t.Data, t.Shape[0], t.Shape[1], rng)
 		default:
 			for j := range t.Data {
 				t.Data[j] = float32(0.02 * rng.NormFloat64())
 			}
 		}
 	}
-	return w, nil
+	return d, nil
 }
 
 // FillMatrix fills a row-major rows x cols matrix with the 2-D draw that
-// Weights documents (row and column gains, Gaussian and Student-t rows).
-func FillMatrix(data []float32, rows, cols int, rng *rand.Rand) {
-	const sigma, rowSpread, colSpread, nu = 0.4, 0.25, 0.2, 5
-	colGain := make([]float64, cols)
-	for c := range colGain {
-		colGain[c] = math.Exp(colSpread * rng.NormFloat64())
+// Weights documents (row and column gains, Gaussian and Student-t rows) and
+// returns the draw's parameters.
+func FillMatrix(data []float32, rows, cols int, rng *rand.Rand) *Source {
+	const sigma, rowSpread, colSpread = 0.4, 0.25, 0.2
+	src := &Source{RowGain: make([]float64, rows), ColGain: make([]float64, cols)}
+	for c := range src.ColGain {
+		src.ColGain[c] = math.Exp(colSpread * rng.NormFloat64())
 	}
 	for r := range rows {
 		a := sigma * math.Exp(rowSpread*rng.NormFloat64())
-		studentT := r%3 == 2
+		src.RowGain[r] = a
+		studentT := src.StudentT(r)
 		row := data[r*cols : (r+1)*cols]
 		for c := range row {
 			z := rng.NormFloat64()
 			if studentT {
 				var chi float64
-				for range nu {
+				for range studentNu {
 					g := rng.NormFloat64()
 					chi += g * g
 				}
-				z /= math.Sqrt(chi / nu)
+				z /= math.Sqrt(chi / studentNu)
 			}
-			row[c] = float32(a * colGain[c] * z)
+			row[c] = float32(a * src.ColGain[c] * z)
 		}
 	}
+	return src
 }
 
 // Hessians returns synthetic GPTQ input Hessians for every matrix of w that
