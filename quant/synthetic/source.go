@@ -38,11 +38,13 @@ func (s *Source) StudentT(r int) bool { return r%3 == 2 }
 // from the distribution, not from the drawn values. No code for the
 // symbols, knowing the divisors, has a shorter expected length: a coder
 // that does not know the gains either can only do worse (conditioning
-// lowers entropy). Two approximations, both far below a byte per row:
-// the divisor is treated as independent of the row's own values (it is
-// derived from their spread), and w's storage in float32 is ignored. H(u)
-// is interpolated in log u from a table of 128 points per octave over
-// [2^-12, 2^12] (the ends held beyond), within 2e-5 bits of the direct sum.
+// lowers entropy). Two approximations: the divisor, derived from the row's
+// own spread, is treated as independent of the row's values, which is off
+// by at most the information in the divisor (about a byte per row: 0.35 %
+// of the floor of the record preset's 53,248 rows), and w's storage in
+// float32 is ignored. H(u) is interpolated in log u from a table of 128
+// points per octave over [2^-12, 2^12] (the ends held beyond), within 2e-5
+// bits of the direct sum.
 func (s *Source) SymbolEntropy(divisors []float32, qmax int) (float64, error) {
 	if len(divisors) != len(s.RowGain) {
 		return 0, fmt.Errorf("synthetic: %d divisors for a matrix of %d rows", len(divisors), len(s.RowGain))
