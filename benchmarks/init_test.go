@@ -21,6 +21,7 @@ import (
 
 	"github.com/paramgolf/golf/model"
 	"github.com/paramgolf/golf/quant"
+	"github.com/paramgolf/golf/quant/codec"
 	"github.com/paramgolf/golf/train"
 )
 
@@ -70,15 +71,16 @@ func BenchmarkInitInformation(b *testing.B) {
 				continue
 			}
 			cols := t.Shape[1]
-			alone, withInit := map[[2]int]int{}, map[[2]int]int{}
+			raw := make([]byte, len(t.Symbols))
+			withInit := map[[2]int]int{}
 			for j, v := range t.Symbols {
+				raw[j] = byte(v)
 				// The init in quarter steps of the row's scale.
 				c := int(math.Round(4 * float64(init[i].Data[j]) / float64(t.Scales[j/cols])))
-				alone[[2]int{0, int(v)}]++
 				withInit[[2]int{c, int(v)}]++
 			}
 			n := len(t.Symbols)
-			plain += conditionalEntropy(alone, n) * float64(n) / 8
+			plain += codec.Order0Bits(raw) / 8
 			given += conditionalEntropy(withInit, n) * float64(n) / 8
 		}
 		b.ReportMetric(plain, "order0-bytes")

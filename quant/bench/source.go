@@ -12,31 +12,29 @@ import (
 // GPTQ, no protected groups, no binding scale floor), so that its symbols
 // are the bins of the drawn values; ok false otherwise.
 func SourceEntropy(d *synthetic.Draw) func(s quant.Scheme, q *quant.Quantized) (bits float64, ok bool) {
-	return func(s quant.Scheme, q *quant.Quantized) (float64, bool) { return sourceEntropy(d, s, q) }
-}
-
-func sourceEntropy(d *synthetic.Draw, s quant.Scheme, q *quant.Quantized) (bits float64, ok bool) {
-	for i := range q.Tensors {
-		t := &q.Tensors[i]
-		if t.Format != quant.FormatInt {
-			continue
-		}
-		r := s.RuleFor(t.Shape, t.Class)
-		src := d.Sources[t.Name]
-		if src == nil || r.GPTQ || r.PerTensor || r.Clip.Method != quant.ClipStd || t.Protected != nil ||
-			len(t.Shape) != 2 || len(t.Scales) != t.Shape[0] {
-			return 0, false
-		}
-		for _, sc := range t.Scales {
-			if r.ScaleFloor > 0 && float64(sc) <= float64(r.ScaleFloor)*(1+1.0/1024) {
+	return func(s quant.Scheme, q *quant.Quantized) (bits float64, ok bool) {
+		for i := range q.Tensors {
+			t := &q.Tensors[i]
+			if t.Format != quant.FormatInt {
+				continue
+			}
+			r := s.RuleFor(t.Shape, t.Class)
+			src := d.Sources[t.Name]
+			if src == nil || r.GPTQ || r.PerTensor || r.Clip.Method != quant.ClipStd || t.Protected != nil ||
+				len(t.Shape) != 2 || len(t.Scales) != t.Shape[0] {
 				return 0, false
 			}
+			for _, sc := range t.Scales {
+				if r.ScaleFloor > 0 && float64(sc) <= float64(r.ScaleFloor)*(1+1.0/1024) {
+					return 0, false
+				}
+			}
+			h, err := src.SymbolEntropy(t.Scales, r.QMax())
+			if err != nil {
+				return 0, false
+			}
+			bits += h
 		}
-		h, err := src.SymbolEntropy(t.Scales, r.QMax())
-		if err != nil {
-			return 0, false
-		}
-		bits += h
+		return bits, true
 	}
-	return bits, true
 }

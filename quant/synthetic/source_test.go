@@ -1,38 +1,32 @@
 package synthetic
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/paramgolf/golf/model"
+	"github.com/paramgolf/golf/quant"
 	"github.com/paramgolf/golf/quant/codec"
 )
 
-// roundRows quantizes a drawn matrix as quant's SD-clip rules do: clip at k
-// sample standard deviations, divisor clip/qmax, round half to even, clamp.
-func roundRows(w []float32, rows, cols, qmax int, k float64) ([]int8, []float32) {
-	sym := make([]int8, len(w))
-	div := make([]float32, rows)
-	for r := range rows {
-		row := w[r*cols : (r+1)*cols]
-		var mean, ss float64
-		for _, v := range row {
-			mean += float64(v)
-		}
-		mean /= float64(cols)
-		for _, v := range row {
-			ss += (float64(v) - mean) * (float64(v) - mean)
-		}
-		clip := k * math.Sqrt(ss/float64(cols-1))
-		div[r] = float32(clip / float64(qmax))
-		for c, v := range row {
-			x := math.RoundToEven(math.Max(-clip, math.Min(clip, float64(v))) / float64(div[r]))
-			sym[r*cols+c] = int8(math.Max(-float64(qmax), math.Min(float64(qmax), x)))
-		}
+// roundRows quantizes a drawn matrix with quant's own round-to-nearest
+// SD-clip rule (clip at k sample standard deviations, divisor clip/qmax
+// stored in fp16) and returns its symbols and per-row divisors.
+func roundRows(t *testing.T, w []float32, rows, cols, bits int, k float64) ([]int8, []float32) {
+	t.Helper()
+	rule := quant.Rule{Format: quant.FormatInt, Bits: bits, Clip: quant.Clip{Method: quant.ClipStd, Value: k}}
+	s := quant.Scheme{Name: "sd", Small: quant.Rule{Format: quant.FormatFP16}, Control: quant.Rule{Format: quant.FormatFP32},
+		Matrix: rule, Embedding: rule, Other: rule}
+	m := model.Weights{{Name: "m", Shape: []int{rows, cols}, Class: model.MLP, Data: w}}
+	q, err := quant.Quantize(context.Background(), m, s, quant.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return sym, div
+	return q.Tensors[0].Symbols, q.Tensors[0].Scales
 }
 
 // selfInformation is -log2 P(symbol) of one drawn symbol under its source.
@@ -56,14 +50,15 @@ func selfInformation(studentT bool, qmax int, u float64, k int) float64 {
 // the sampling error), for int6 and int8 at the clips the schemes use.
 func TestSymbolEntropyMatchesDrawnSymbols(t *testing.T) {
 	for _, tc := range []struct {
-		qmax int
+		bits int
 		k    float64
-	}{{31, 12.85}, {127, 20}, {31, 3}, {3, 2}} {
+	}{{6, 12.85}, {8, 20}, {6, 3}, {3, 2}} {
 		const rows, cols = 240, 1500
+		qmax := 1<<(tc.bits-1) - 1
 		w := make([]float32, rows*cols)
-		src := FillMatrix(w, rows, cols, rand.New(rand.NewPCG(7, uint64(tc.qmax))))
-		sym, div := roundRows(w, rows, cols, tc.qmax, tc.k)
-		h, err := src.SymbolEntropy(div, tc.qmax)
+		src := FillMatrix(w, rows, cols, rand.New(rand.NewPCG(7, uint64(qmax))))
+		sym, div := roundRows(t, w, rows, cols, tc.bits, tc.k)
+		h, err := src.SymbolEntropy(div, qmax)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +66,7 @@ func TestSymbolEntropyMatchesDrawnSymbols(t *testing.T) {
 		for r := range rows {
 			for c := range cols {
 				u := src.RowGain[r] * src.ColGain[c] / float64(div[r])
-				x := selfInformation(src.StudentT(r), tc.qmax, u, int(sym[r*cols+c]))
+				x := selfInformation(src.StudentT(r), qmax, u, int(sym[r*cols+c]))
 				sum += x
 				sq += x * x
 			}
@@ -80,12 +75,12 @@ func TestSymbolEntropyMatchesDrawnSymbols(t *testing.T) {
 		mean := sum / n
 		se := math.Sqrt((sq/n - mean*mean) / n)
 		if d := h/n - mean; math.Abs(d) > 4*se+1e-5 {
-			t.Errorf("qmax %d, clip %g std: entropy %.5f bits/symbol, drawn symbols' self-information %.5f ± %.5f", tc.qmax, tc.k, h/n, mean, se)
+			t.Errorf("qmax %d, clip %g std: entropy %.5f bits/symbol, drawn symbols' self-information %.5f ± %.5f", qmax, tc.k, h/n, mean, se)
 		}
 		// A real coder of the same symbols stays above the floor (it does
 		// not know the gains), and the floor is not loose: the context
 		// mixer, which learns the column gains, comes within 3 %.
-		if tc.qmax == 31 && tc.k > 10 {
+		if qmax == 31 && tc.k > 10 {
 			buf := make([]byte, len(sym))
 			for i, v := range sym {
 				buf[i] = byte(v)
