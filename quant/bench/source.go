@@ -9,7 +9,8 @@ import (
 // entropy in bits of q's int symbols under the distribution d drew them
 // from (synthetic.Source.SymbolEntropy, summed), where every int tensor was
 // rounded to the nearest step of its stored per-row scale (SD clip, no
-// GPTQ, no protected groups, no binding scale floor), so that its symbols
+// GPTQ, no protected groups, no binding scale floor, not rounded with the
+// unstored float32 scale), so that its symbols
 // are the bins of the drawn values; ok false otherwise.
 func SourceEntropy(d *synthetic.Draw) func(s quant.Scheme, q *quant.Quantized) (bits float64, ok bool) {
 	return func(s quant.Scheme, q *quant.Quantized) (bits float64, ok bool) {
@@ -20,7 +21,7 @@ func SourceEntropy(d *synthetic.Draw) func(s quant.Scheme, q *quant.Quantized) (
 			}
 			r := s.RuleFor(t.Shape, t.Class)
 			src := d.Sources[t.Name]
-			if src == nil || r.GPTQ || r.PerTensor || r.Clip.Method != quant.ClipStd || t.Protected != nil ||
+			if src == nil || r.GPTQ || r.PerTensor || r.RoundWithFP32Scale || r.Clip.Method != quant.ClipStd || t.Protected != nil ||
 				len(t.Shape) != 2 || len(t.Scales) != t.Shape[0] {
 				return 0, false
 			}

@@ -28,8 +28,17 @@ func TestSourceEntropyFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := quant.Options{Hessians: hs}
+	// int6-sd rounded with the float32 scale it does not store: its symbols
+	// are not the bins of the stored divisor.
+	exact := s6
+	exact.Name, exact.Matrix.RoundWithFP32Scale, exact.Embedding.RoundWithFP32Scale = "int6-sd-fp32", true, true
+	schemes := []quant.Scheme{exact}
 	for _, name := range []string{"int8-ref", "gptq-int6", "int6-mse"} {
 		s, _ := quant.SchemeByName(name)
+		schemes = append(schemes, s)
+	}
+	for _, s := range schemes {
+		name := s.Name
 		q, err := quant.Quantize(context.Background(), d.Weights, s, opts)
 		if err != nil {
 			t.Fatal(err)
