@@ -37,8 +37,9 @@
 // The record-order TTT (with and without the tilt, warm or fresh A, one or
 // two global phases) is tested against PR #2135's own eval_val_ttt_phased
 // run unchanged on micro models, target by target, and the global phase
-// against its train_val_ttt_global_sgd_distributed on 8, 5 and 1 gloo
-// ranks (testdata/gen_ttt_reference.py); the tilt's hints against its
+// against its train_val_ttt_global_sgd_distributed on 8, 6, 5, 3 and 1
+// gloo ranks, with documents aligned to the sequences and across them
+// (testdata/gen_ttt_reference.py); the tilt's hints against its
 // online_ngram_state.c (testdata/gen_ngram_reference.py).
 //
 // # Compile once

@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	mlctx "github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/paramgolf/golf/data"
 	"github.com/paramgolf/golf/model"
 )
 
@@ -33,14 +34,19 @@ const globalScope = "/ttt_sgd"
 //     (g ← g · min(1, clip / (‖g‖ + 1e-6))), then
 //     buf ← μ·buf + g, p ← p − lr·buf (PyTorch SGD, fresh buffers per phase).
 //
-// Attention is document-isolated within each seqLen row. The record packs a
-// rank's sequences into one row and cuts documents every eval_seq_len
-// tokens from their start, so a document that runs from one of a rank's
-// sequences into the next is cut at the row boundary here and not there
-// (as in golf's training rows; exact when documents start at the
-// sequence boundaries). A rank with no sequence left in a step adds
-// nothing to that step's average (the record's ranks would wait for each
-// other: its settings never do this).
+// Each rank's step is the record's one packed row: its sequences back to
+// back, x = flat[s, s+L) and y = flat[s+1, s+L+1), with document-isolated
+// attention over the segments the record's _build_cu_seqlens cuts (at every
+// BOS of x and every seqLen tokens after one; data.SegmentIDs). golf's dense
+// attention costs the square of a row's length, so a row longer than
+// 2·seqLen is split (globalRows) at segment boundaries into rows of
+// 2·seqLen; every split piece is preceded by the token before it, weighted
+// 0 and isolated, which the SmearGate mixes into the piece's first token as
+// it does in the packed row. Attention only sees positions' differences
+// (RoPE) and no segment spans two pieces, so the layout changes no value.
+// A rank with no sequence left in a step adds nothing to that step's
+// average (the record's ranks would wait for each other: its settings never
+// do this).
 func (st *tttState) globalPhase(ctx context.Context, tokens []uint16, docs []Doc, opts Options) error {
 	set := st.set
 	if set.GlobalEpochs <= 0 {
@@ -83,28 +89,22 @@ func (st *tttState) globalPhase(ctx context.Context, tokens []uint16, docs []Doc
 				if err := ctx.Err(); err != nil {
 					return fmt.Errorf("ttt: %w", err)
 				}
-				var x, y, seg []int32
-				var weight []float32
+				rows := globalRows{width: min(min(batch, per)*seq, 2*seq)}
 				for r := range ranks {
 					lo, hi := n*r/ranks, n*(r+1)/ranks
 					a, b := lo+bs, min(lo+bs+batch, hi)
-					for q := a; q < b; q++ {
-						s := start + q*seq
-						for c := range seq {
-							x = append(x, int32(flat[s+c]))
-							y = append(y, int32(flat[s+c+1]))
-						}
-						seg = append(seg, make([]int32, seq)...)
-						segmentIDs(seg[len(seg)-seq:], flat, s, opts.bos())
-						weight = append(weight, float32(1/(float64(ranks)*float64((b-a)*seq))))
+					if a < b {
+						rows.addRank(flat, start+a*seq, (b-a)*seq, seq, opts.bos(), float32(1/(float64(ranks)*float64((b-a)*seq))))
 					}
 				}
-				rows := len(weight)
-				if rows == 0 {
+				if rows.n == 0 {
 					continue
 				}
-				outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, rows, seq), tensors.FromFlatDataAndDimensions(y, rows, seq),
-					tensors.FromFlatDataAndDimensions(seg, rows, seq), tensors.FromFlatDataAndDimensions(weight, rows), float32(lr))
+				rows.pad(ranks)
+				x, y, seg, weight, width := rows.x, rows.y, rows.seg, rows.weight, rows.width
+				nrows := rows.n
+				outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, nrows, width), tensors.FromFlatDataAndDimensions(y, nrows, width),
+					tensors.FromFlatDataAndDimensions(seg, nrows, width), tensors.FromFlatDataAndDimensions(weight, nrows, width), float32(lr))
 				if err != nil {
 					return fmt.Errorf("ttt: global chunk %d: %w", ci, err)
 				}
@@ -117,9 +117,80 @@ func (st *tttState) globalPhase(ctx context.Context, tokens []uint16, docs []Doc
 	return nil
 }
 
+// globalRows is one global SGD step's batch: rows of width tokens (inputs
+// x, targets y, segment ids seg, int32, and each position's loss weight),
+// n of them, flattened.
+type globalRows struct {
+	x, y, seg []int32
+	weight    []float32
+	width, n  int
+}
+
+// isolated is the segment id of the positions that only carry a token for
+// the SmearGate, and of the padding: no scored position attends to them.
+const isolated = -1
+
+// addRank appends one rank's packed row, x = flat[s, s+l) and y one token
+// on, every position weighted w: as one row when l fits the width, else
+// split at segment boundaries into rows that each start with the token
+// before their first segment (weight 0, isolated) and are filled in order
+// while whole segments fit.
+func (g *globalRows) addRank(flat []uint16, s, l, seq, bos int, w float32) {
+	var starts []int
+	for i := range l {
+		if int(flat[s+i]) == bos {
+			starts = append(starts, i)
+		}
+	}
+	ids := make([]int32, l)
+	data.SegmentIDs(ids, starts, seq, 0, 0)
+	used := g.width // positions used in the current row: none is open
+	put := func(p int, id int32, w float32) {
+		g.x = append(g.x, int32(flat[s+p]))
+		g.y = append(g.y, int32(flat[s+p+1]))
+		g.seg = append(g.seg, id)
+		g.weight = append(g.weight, w)
+		used++
+	}
+	for a := 0; a < l; {
+		e := a + 1
+		for e < l && ids[e] == ids[a] {
+			e++
+		}
+		if used+e-a > g.width {
+			g.fill(used)
+			used, g.n = 0, g.n+1
+			if a > 0 {
+				put(a-1, isolated, 0)
+			}
+		}
+		for p := a; p < e; p++ {
+			put(p, ids[p], w)
+		}
+		a = e
+	}
+	g.fill(used)
+}
+
+// fill pads the current row from used positions to the width.
+func (g *globalRows) fill(used int) {
+	for ; used < g.width; used++ {
+		g.x, g.y, g.seg, g.weight = append(g.x, 0), append(g.y, 0), append(g.seg, isolated), append(g.weight, 0)
+	}
+}
+
+// pad adds empty rows up to a multiple of m, so that steps compile to few
+// shapes.
+func (g *globalRows) pad(m int) {
+	for g.n%max(m, 1) != 0 {
+		g.fill(0)
+		g.n++
+	}
+}
+
 // globalExec returns the graph of one global SGD step. Inputs: inputs,
-// targets and segment ids [R, T] int32, each row's loss weight [R] and the
-// learning rate (float32); the loss is Σ_r weight_r Σ_t nats_rt.
+// targets and segment ids [R, T] int32, each position's loss weight [R, T]
+// and the learning rate (float32); the loss is Σ_rt weight_rt nats_rt.
 func (st *tttState) globalExec() (*mlctx.Exec, error) {
 	if st.global != nil {
 		return st.global, nil
@@ -139,7 +210,7 @@ func (st *tttState) globalExec() (*mlctx.Exec, error) {
 	fn := func(ctx *mlctx.Context, x, y, seg, weight, lr *graph.Node) *graph.Node {
 		nats := model.TokenLosses(ctx, cfg, x, y, model.Options{Segments: seg})
 		g := nats.Graph()
-		loss := graph.ReduceAllSum(graph.Mul(graph.ReduceSum(nats, 1), weight))
+		loss := graph.ReduceAllSum(graph.Mul(nats, weight))
 		vars := make([]*mlctx.Variable, len(trainable))
 		values := make([]*graph.Node, len(trainable))
 		for i, p := range trainable {

@@ -35,10 +35,10 @@ fused=True):
     file-lock counters between ranks (/tmp/ttt_*_<run_id>) are removed afterwards.
 
 Cases use eval_seq_len = ttt_eval_seq_len (golf has one context length) and, with a global
-phase, global_ttt_chunk_tokens = eval_seq_len: one sequence per SGD step. Then the record's
-packed row with cu_seqlens (documents cut every eval_seq_len tokens from their start) is
-exactly golf's one dense row with document segments; with longer chunks golf cuts segments
-at its row boundaries too (see eval/global.go). AsymLogit's softcaps stay at the scalar
+phase in the TTT cases, global_ttt_chunk_tokens = eval_seq_len: one sequence per SGD step;
+the GLOBAL_CASES run longer chunks, several sequences per rank and step, and documents across
+sequence boundaries (see eval/global.go for how golf lays out the record's packed rows).
+AsymLogit's softcaps stay at the scalar
 softcap, as the record never trains them (forward(), used by the global phase, takes the
 scalar cap).
 
@@ -358,21 +358,25 @@ def run_case(mod, ng, name, over, tset, desc, seed, origin, digest, out_dir, nat
 
 # The global phase alone, on W ranks: train_val_ttt_global_sgd_distributed in W processes
 # joined by torch.distributed's gloo backend (its gradient all-reduce is the real one).
-# Documents are cut so that every eval_seq_len boundary of the concatenated stream is a
-# document start, and the SmearGate's BOS fix is on: then a rank's packed row (its sequences
-# back to back, document-isolated) is exactly golf's rows of one sequence each, and the
-# comparison isolates the per-rank split and averaging, the batch_seqs steps, the cosine LR,
-# the clip and the momentum.
+# Two streams: "aligned" cuts documents so that every eval_seq_len boundary of the
+# concatenated stream is a document start (the comparison then isolates the per-rank split
+# and averaging, the batch_seqs steps, the cosine LR, the clip and the momentum);
+# "documents" has documents that run across sequence boundaries and past eval_seq_len, so
+# that golf must rebuild each rank's packed row: its segments (_build_cu_seqlens) and, where
+# golf splits a row, the token before each piece that the SmearGate mixes in.
 GLOBAL_SEQ = 8
 # golf's TTT settings of the global cases besides the global ones (unused by the phase).
 TTT_GOLF_BASE = dict(rank=2, alpha=4.0, q=True, k=False, v=True, o=True, mlp=True, head=True, chunk=4, lr=0.01,
                      beta1=0.0, beta2=0.99, eps=1e-10, weight_decay=2.0, batch_docs=3, warm_start_a=True,
                      order="record", seed=1)
 GLOBAL_CASES = [
-    # name, world size, batch_seqs per rank, description
-    ("global_w8", 8, 32, "8 ranks, 12 sequences per chunk: ranks of 1 and 2 sequences, one step per chunk"),
-    ("global_w5", 5, 32, "5 ranks, 12 sequences per chunk: ranks of 2 and 3 sequences"),
-    ("global_w1_b5", 1, 5, "one rank, 5 sequences per step: steps of 5, 5 and 2 sequences per chunk"),
+    # name, world size, batch_seqs per rank, stream, SMEAR_GATE_BOS_FIX, description
+    ("global_w8", 8, 32, "aligned", "1", "8 ranks, 12 sequences per chunk: ranks of 1 and 2 sequences, one step per chunk"),
+    ("global_w5", 5, 32, "aligned", "1", "5 ranks, 12 sequences per chunk: ranks of 2 and 3 sequences"),
+    ("global_w1_b5", 1, 5, "aligned", "1", "one rank, 5 sequences per step: steps of 5, 5 and 2 sequences per chunk"),
+    ("global_w6_docs", 6, 32, "documents", "0", "6 ranks of 2 sequences, documents across sequence boundaries and longer than eval_seq_len, BOS fix off: each rank's packed row"),
+    ("global_w3_b3_docs", 3, 3, "documents", "1", "3 ranks of 4 sequences, steps of 3 and 1: documents across sequence boundaries, rows longer than two sequences"),
+    ("global_w1_b5_docs", 1, 5, "documents", "0", "one rank, steps of 5, 5 and 2 sequences, documents across sequence boundaries, BOS fix off"),
 ]
 GLOBAL_SETTINGS = dict(lr=0.02, momentum=0.9, clip=0.5, chunk_seqs=12, chunks=4)
 
@@ -396,12 +400,29 @@ def aligned_stream(seed, vocab, seq, n_seqs):
     return np.array(out, dtype=np.int64)
 
 
-def global_setup(mod, name, world, batch_seqs, seed):
-    env = {"SMEAR_GATE_BOS_FIX": "1"}
+def documents_stream(seed, vocab, seq, n_seqs):
+    """Documents of 2 .. 2.5 eval_seq_len tokens (each with its BOS) that start anywhere in
+    the concatenated stream: they run across sequence boundaries, and the longer ones are cut
+    every eval_seq_len tokens by _build_cu_seqlens."""
+    g = np.random.default_rng(seed)
+    out = []
+    while len(out) < n_seqs * seq + 4:
+        n = int(g.integers(2, 5 * seq // 2 + 1))
+        out += [gg.BOS] + [int(x) for x in g.integers(2, vocab, size=n - 1)]
+    out.append(gg.BOS)
+    out += [int(x) for x in g.integers(2, vocab, size=3)]
+    return np.array(out, dtype=np.int64)
+
+
+STREAMS = {"aligned": aligned_stream, "documents": documents_stream}
+
+
+def global_setup(mod, name, world, batch_seqs, stream, bos_fix, seed):
+    env = {"SMEAR_GATE_BOS_FIX": bos_fix}
     h, model, cfg, pmap, weights = build_model(mod, name, gg.FULL_STACK, GLOBAL_SEQ, seed, env)
     gs = GLOBAL_SETTINGS
     n_seqs = gs["chunk_seqs"] * gs["chunks"]
-    tokens = aligned_stream(seed + 1, h.vocab_size, GLOBAL_SEQ, n_seqs)
+    tokens = STREAMS[stream](seed + 1, h.vocab_size, GLOBAL_SEQ, n_seqs)
     h.eval_seq_len = GLOBAL_SEQ
     h.global_ttt_lr, h.global_ttt_momentum, h.global_ttt_epochs = gs["lr"], gs["momentum"], 1
     h.global_ttt_chunk_tokens, h.global_ttt_batch_seqs = gs["chunk_seqs"] * GLOBAL_SEQ, batch_seqs
@@ -424,14 +445,14 @@ def golf_weights(model, pmap):
     return out
 
 
-def _global_worker(rank, world, src, origin, name, batch_seqs, seed, init_file, out_file):
+def _global_worker(rank, world, src, origin, name, batch_seqs, stream, bos_fix, seed, init_file, out_file):
     torch.set_num_threads(1)
     gg.install_shims()
     mod = gg.exec_source(f"ttt_global_{rank}", src, origin)
     if world > 1:
         torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        env, h, model, _, pmap, _, _, flat = global_setup(mod, name, world, batch_seqs, seed)
+        env, h, model, _, pmap, _, _, flat = global_setup(mod, name, world, batch_seqs, stream, bos_fix, seed)
         h.rank = rank
         with gg.environ(env), contextlib.redirect_stdout(sys.stderr):
             mod.train_val_ttt_global_sgd_distributed(h, torch.device("cpu"), None, model, flat)
@@ -442,12 +463,12 @@ def _global_worker(rank, world, src, origin, name, batch_seqs, seed, init_file, 
             torch.distributed.destroy_process_group()
 
 
-def run_global_case(mod, src, origin, digest, name, world, batch_seqs, desc, seed, out_dir):
-    _, h, _, cfg, _, weights, tokens, _ = global_setup(mod, name, world, batch_seqs, seed)
+def run_global_case(mod, src, origin, digest, name, world, batch_seqs, stream, bos_fix, desc, seed, out_dir):
+    _, h, _, cfg, _, weights, tokens, _ = global_setup(mod, name, world, batch_seqs, stream, bos_fix, seed)
     work = tempfile.mkdtemp(prefix="golf_ttt_global_")
     try:
         out_file = os.path.join(work, "after.pt")
-        args = (world, src, origin, name, batch_seqs, seed, os.path.join(work, "init"), out_file)
+        args = (world, src, origin, name, batch_seqs, stream, bos_fix, seed, os.path.join(work, "init"), out_file)
         if world > 1:
             torch.multiprocessing.spawn(_global_worker, args=args, nprocs=world, join=True)
         else:
@@ -476,6 +497,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--record", help="PR #2135 train_gpt.py (default: from the mirror)")
     ap.add_argument("--out", default=os.path.join(HERE, "ttt_reference"))
+    ap.add_argument("--only", help="comma-separated case-name prefixes to write (default: every case)")
     args = ap.parse_args()
     assert torch.__version__.startswith("1.13"), torch.__version__
     torch.set_num_threads(1)
@@ -488,6 +510,8 @@ def main():
     try:
         ng = load_ngram(args.record, work)
         for i, (name, over, tset, desc) in enumerate(CASES):
+            if args.only and not any(name.startswith(o) for o in args.only.split(",")):
+                continue
             torch.set_default_dtype(torch.float64)
             try:
                 nats64 = run_case(mod, ng, name, over, tset, desc, 2000 + i, origin, digest, args.out)
@@ -496,8 +520,10 @@ def main():
             run_case(mod, ng, name, over, tset, desc, 2000 + i, origin, digest, args.out, nats64)
     finally:
         shutil.rmtree(work)
-    for i, (name, world, batch_seqs, desc) in enumerate(GLOBAL_CASES):
-        run_global_case(mod, src, origin, digest, name, world, batch_seqs, desc, 3000 + i, args.out)
+    for i, (name, world, batch_seqs, stream, bos_fix, desc) in enumerate(GLOBAL_CASES):
+        if args.only and not any(name.startswith(o) for o in args.only.split(",")):
+            continue
+        run_global_case(mod, src, origin, digest, name, world, batch_seqs, stream, bos_fix, desc, 3000 + i, args.out)
 
 
 if __name__ == "__main__":
