@@ -77,7 +77,7 @@ func bindSettingFlags(fs *flag.FlagSet) *settingFlags {
 	fs.IntVar(&f.valEvery, "val-every", -1, "evaluate every N steps and at the end; 0 = end only ("+presets(func(s train.Settings) any { return s.ValEvery })+")")
 	fs.IntVar(&f.logEvery, "log-every", -1, "train_loss line every N steps, besides the first 10 ("+presets(func(s train.Settings) any { return s.LogEvery })+")")
 	fs.IntVar(&f.evalStride, "eval-stride", -1, "sliding-window evaluation stride; 0 = non-overlapping windows (preset: 0)")
-	fs.IntVar(&f.valTokens, "val-tokens", -1, "cap on validation tokens; 0 = all ("+presets(func(s train.Settings) any { return s.ValTokens })+")")
+	fs.IntVar(&f.valTokens, "val-tokens", -1, "cap on the periodic validations' tokens (the final evaluation covers the whole split); 0 = all ("+presets(func(s train.Settings) any { return s.ValTokens })+")")
 	fs.IntVar(&f.ckpt, "checkpoint-every", -1, "save a checkpoint every N steps; 0 = at the end only")
 	fs.Int64Var(&f.seed, "seed", 0, "seed of the initial weights (preset: 1337)")
 	fs.Float64Var(&f.matrixLR, "matrix-lr", 0, "Muon learning rate (0.04)")

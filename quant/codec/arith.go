@@ -28,6 +28,9 @@ func newArithEncoder(sizeHint int) *arithEncoder {
 }
 
 // code writes bit, which the model predicted to be 1 with probability p/4096.
+// exhausted is false: an encoder has no end to read past.
+func (e *arithEncoder) exhausted() bool { return false }
+
 func (e *arithEncoder) code(bit int, p uint32) int {
 	bound := (e.rng >> probBits) * p
 	if bit != 0 {
@@ -100,6 +103,9 @@ func (d *arithDecoder) next() byte {
 	d.over++
 	return 0
 }
+
+// exhausted reports whether the decoder has read past the end of src.
+func (d *arithDecoder) exhausted() bool { return d.over > 0 }
 
 // code returns the next bit, predicted to be 1 with probability p/4096. The
 // bit argument is ignored; it lets encoder and decoder share model code.

@@ -47,9 +47,11 @@ import (
 // of byte-planar floats (plane = offset / RowLen, at most 3).
 //
 // The stream is the arithmetic coder's output, followed inside the coded
-// bits by a 16-bit end marker (0xA55A at probability 1/2 per bit) so that
-// decoding with a wrong length fails with probability 1 - 2^-16; there is no
-// header and no table. Everything is integer arithmetic, so encoder and
+// bits by a 16-bit end marker (0xA55A at probability 1/2 per bit), so that
+// decoding with a wrong length fails unless the symbols added or dropped
+// cost the coder almost nothing (a long run of one predictable symbol: an
+// artifact's header fixes every stream's length); there is no header and no
+// table. Everything is integer arithmetic, so encoder and
 // decoder agree on every platform.
 type CM struct{}
 
@@ -138,11 +140,11 @@ func (CM) Decompress(src []byte, rawLen int, h Hint) ([]byte, error) {
 	}
 	out := make([]byte, rawLen)
 	codeSegments(dec, out, segs, true)
-	if !readEndMarker(dec) {
-		return nil, corrupt("cm", "end marker missing: wrong length or corrupt stream")
-	}
 	if dec.over > 0 {
-		return nil, corrupt("cm", "stream truncated (%d bytes missing)", dec.over)
+		return nil, corrupt("cm", "stream truncated: it ends before the %d bytes it should decode to", rawLen)
+	}
+	if !readEndMarker(dec) || dec.over > 0 {
+		return nil, corrupt("cm", "end marker missing: wrong length or corrupt stream")
 	}
 	if dec.pos != len(src) {
 		return nil, corrupt("cm", "%d bytes after the end of the stream", len(src)-dec.pos)
@@ -167,7 +169,16 @@ func (e *SymbolRangeError) Error() string {
 // (ignored when decoding) and its predicted probability, and returns the bit.
 type bitCoder interface {
 	code(bit int, p uint32) int
+	// exhausted reports a decoder that has read past the end of its
+	// stream: a valid stream never does, so decoding stops there instead
+	// of running on zeros to the declared length (a few bytes declaring
+	// 2^28 symbols would otherwise take minutes to reject).
+	exhausted() bool
 }
+
+// exhaustedCheck is how many symbols or bytes are coded between two
+// exhausted checks.
+const exhaustedCheck = 1024
 
 const (
 	counterLimit = 255
@@ -206,6 +217,9 @@ func codeBytes[C bitCoder](c C, data []byte, h Hint, decoding bool) {
 	prev := 0
 	plane, inPlane := 0, 0
 	for i := range data {
+		if i%exhaustedCheck == 0 && c.exhausted() {
+			return
+		}
 		base0 := plane * 256
 		base1 := (plane*256 + prev) * 256
 		v := int(data[i])

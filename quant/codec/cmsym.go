@@ -183,6 +183,9 @@ func codeSymbols[C bitCoder](c C, m *symbolModel, data []byte, rowLen int, decod
 	var base [nSymModels]int
 	j, rowsDone := 0, 0
 	for i := range data {
+		if i%exhaustedCheck == 0 && c.exhausted() {
+			return
+		}
 		t := m.typical()
 		left, left2, above, above2 := 0, 0, 0, 0
 		if j > 0 {

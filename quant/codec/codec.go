@@ -94,7 +94,10 @@ type Codec interface {
 	// Compress returns the compressed form of src.
 	Compress(src []byte, h Hint) ([]byte, error)
 	// Decompress inverts Compress. rawLen is the exact length of the original
-	// stream; a stream that decodes to any other length is an error.
+	// stream; a stream that decodes to any other length is an error where
+	// the format can tell (an RLE block of fse or huff0 stores no length,
+	// and cm's end marker can pass after a run of near-certain symbols), so
+	// callers take rawLen from a trusted header, as artifacts do.
 	Decompress(src []byte, rawLen int, h Hint) ([]byte, error)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -233,4 +234,47 @@ func ExampleCM() {
 	}
 	fmt.Println(bytes.Equal(dec, symbols))
 	// Output: true
+}
+
+// A cm stream that ends long before its declared length is rejected as
+// truncated, and decoding stops where the stream ran out instead of
+// running on zeros to the end (a 12-byte stream declaring 2^20 symbols).
+func TestCMStopsAtTheEndOfATruncatedStream(t *testing.T) {
+	short, err := CM{}.Compress([]byte{1, 0, 0xff, 1, 0, 0, 1, 0xff}, Hint{Bits: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1 << 20
+	_, err = CM{}.Decompress(short, n, Hint{Bits: 2})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "truncated") {
+		t.Fatalf("%d-byte stream decoded to %d symbols: error %v, want a truncated stream", len(short), n, err)
+	}
+	for _, bits := range []int{0, 2} {
+		dec, ok := newArithDecoder(short)
+		if !ok {
+			t.Fatal("stream start")
+		}
+		out := bytes.Repeat([]byte{0x55}, n) // the decoder writes every symbol it decodes
+		codeSegments(dec, out, []Segment{{Len: n, Bits: bits}}, true)
+		untouched := len(out) - len(bytes.TrimRight(out, "\x55"))
+		if decoded := n - untouched; decoded > 64*exhaustedCheck {
+			t.Errorf("bits %d: %d of %d symbols decoded from a %d-byte stream: decoding ran on past its end", bits, decoded, n, len(short))
+		}
+	}
+}
+
+// zstd-best reads frames that declare a window far larger than their
+// content, as the zstd tool writes them from a pipe (no content size, the
+// level's whole window): `printf x | zstd -19 -c` (8 MiB) and
+// `printf x | zstd --ultra -22 -c` (128 MiB).
+func TestZstdReadsFramesWithLargeWindows(t *testing.T) {
+	for _, frame := range [][]byte{
+		{0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x68, 0x09, 0x00, 0x00, 'x', 0x23, 0x11, 0x04, 0x83},
+		{0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x88, 0x09, 0x00, 0x00, 'x', 0x23, 0x11, 0x04, 0x83},
+	} {
+		got, err := Zstd{}.Decompress(frame, 1, Hint{})
+		if err != nil || string(got) != "x" {
+			t.Errorf("frame %x: %q, %v", frame, got, err)
+		}
+	}
 }

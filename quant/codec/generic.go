@@ -101,8 +101,11 @@ func (Zstd) Compress(src []byte, _ Hint) ([]byte, error) {
 func (Zstd) Decompress(src []byte, rawLen int, _ Hint) ([]byte, error) {
 	dec, err := zstd.NewReader(bytes.NewReader(src),
 		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderMaxMemory(uint64(rawLen)+1<<20),
-		zstd.WithDecoderMaxWindow(1<<26))
+		// Room for the window any zstd frame declares up to level 22's
+		// 128 MiB (the zstd tool writing from a pipe declares the full
+		// window, whatever the frame's size), and no more.
+		zstd.WithDecoderMaxMemory(max(uint64(rawLen)+1<<20, 1<<27+1<<20)),
+		zstd.WithDecoderMaxWindow(1<<27))
 	if err != nil {
 		return nil, corrupt("zstd-best", "%v", err)
 	}
