@@ -78,8 +78,10 @@ func runTokenizerTrain(ctx context.Context, env *cliEnv, args []string) error {
 		"gzip or zstd), with the same pieces, order and scores as spm_train 0.1.97 given the\n"+
 		"same settings. The defaults are the challenge's (bpe, character coverage 0.999,\n"+
 		"byte fallback, split digits, nmt_nfkc, no dummy prefix, pad 0 / bos 1 / eos 2 /\n"+
-		"unk 3, no hard vocabulary limit); every spm_train setting has a flag of the same\n"+
-		"name with dashes (--byte-fallback=false, --max-sentence-length 100000, ...).\n"+
+		"unk 3, no hard vocabulary limit); spm_train's BPE settings have flags of the same\n"+
+		"name with dashes (--byte-fallback=false, --max-sentence-length 100000, ...); not\n"+
+		"there: the unigram-only ones, random_seed, self-test samples, differential\n"+
+		"privacy, rule TSVs and the *_file forms (--charsmap-from takes a model's rule).\n"+
 		"Sentences: with --sentences docs (the default for JSONL) each document is one\n"+
 		"sentence, NULs turned to spaces and the ends stripped, as the challenge's export\n"+
 		"fed them; with --sentences lines (the default for plain text) each line is one, as\n"+

@@ -89,8 +89,11 @@ type Options struct {
 	UnkID, BOSID, EOSID, PadID             int
 	UnkPiece, BOSPiece, EOSPiece, PadPiece string
 	// UnkSurface is what decoding writes for the unknown piece (empty:
-	// " ⁇ ").
+	// " ⁇ ", unless EmptyUnkSurface).
 	UnkSurface string
+	// EmptyUnkSurface makes an empty UnkSurface mean empty, as spm_train's
+	// --unk_surface= does (the Set flag sets it).
+	EmptyUnkSurface bool
 	// ControlSymbols and UserDefinedSymbols are extra special pieces, given
 	// the lowest free ids in this order (then the byte pieces). Text never
 	// merges into or across them: in training their occurrences are cut
@@ -258,7 +261,7 @@ func (o *Options) fill() error {
 	o.BOSPiece = spm.OrDefault(o.BOSPiece, "<s>")
 	o.EOSPiece = spm.OrDefault(o.EOSPiece, "</s>")
 	o.PadPiece = spm.OrDefault(o.PadPiece, "<pad>")
-	if o.UnkSurface == "" {
+	if o.UnkSurface == "" && !o.EmptyUnkSurface {
 		o.UnkSurface = spm.DefaultUnkSurface
 	}
 	if o.Name == "" {

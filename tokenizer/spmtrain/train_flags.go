@@ -45,7 +45,14 @@ func boolFlag(usage string, f func(o *Options) *bool) trainFlag {
 		if v == "" {
 			v = "true"
 		}
-		b, err := strconv.ParseBool(v)
+		// gflags' spellings besides Go's: yes/no, y/n, any case.
+		switch strings.ToLower(v) {
+		case "yes", "y":
+			v = "true"
+		case "no", "n":
+			v = "false"
+		}
+		b, err := strconv.ParseBool(strings.ToLower(v))
 		if err != nil {
 			return fmt.Errorf("%q is not a boolean", v)
 		}
@@ -105,12 +112,13 @@ var trainFlags = map[string]trainFlag{
 	"bos_piece":               stringFlag("name of the beginning-of-sentence piece", func(o *Options) *string { return &o.BOSPiece }),
 	"eos_piece":               stringFlag("name of the end-of-sentence piece", func(o *Options) *string { return &o.EOSPiece }),
 	"pad_piece":               stringFlag("name of the padding piece", func(o *Options) *string { return &o.PadPiece }),
-	"unk_surface":             stringFlag("what the unknown piece decodes to", func(o *Options) *string { return &o.UnkSurface }),
-	"required_chars":          stringFlag("characters always in the alphabet", func(o *Options) *string { return &o.RequiredChars }),
-	"model_prefix":            stringFlag("output prefix recorded in the model", func(o *Options) *string { return &o.ModelPrefix }),
-	"control_symbols":         listFlag("comma-separated control symbols", func(o *Options) *[]string { return &o.ControlSymbols }),
-	"user_defined_symbols":    listFlag("comma-separated user-defined symbols", func(o *Options) *[]string { return &o.UserDefinedSymbols }),
-	"input":                   listFlag("comma-separated input names recorded in the model", func(o *Options) *[]string { return &o.Input }),
+	"unk_surface": {usage: "what the unknown piece decodes to (may be empty)", get: func(o *Options) string { return o.UnkSurface },
+		set: func(o *Options, v string) error { o.UnkSurface, o.EmptyUnkSurface = v, v == ""; return nil }},
+	"required_chars":       stringFlag("characters always in the alphabet", func(o *Options) *string { return &o.RequiredChars }),
+	"model_prefix":         stringFlag("output prefix recorded in the model", func(o *Options) *string { return &o.ModelPrefix }),
+	"control_symbols":      listFlag("comma-separated control symbols", func(o *Options) *[]string { return &o.ControlSymbols }),
+	"user_defined_symbols": listFlag("comma-separated user-defined symbols", func(o *Options) *[]string { return &o.UserDefinedSymbols }),
+	"input":                listFlag("comma-separated input names recorded in the model", func(o *Options) *[]string { return &o.Input }),
 	"character_coverage": {usage: "share of characters the alphabet covers", set: func(o *Options, v string) error {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
@@ -161,7 +169,25 @@ func (o *Options) Set(name, value string) error {
 	if err := f.set(o, value); err != nil {
 		return fmt.Errorf("tokenizer: flag %s: %w", name, err)
 	}
+	// Options take a zero or empty value as the default; spm_train takes a
+	// given one as given and rejects these.
+	if r, ok := zeroRejected[name]; ok && (f.get(o) == "0" || f.get(o) == "") {
+		return fmt.Errorf("tokenizer: flag %s: %q outside %s", name, value, r)
+	}
 	return nil
+}
+
+// zeroRejected are the flags whose zero or empty value spm_train rejects,
+// with the range it wants.
+var zeroRejected = map[string]string{
+	"max_sentencepiece_length": "[1, 512]",
+	"max_sentence_length":      "[10, 1073741824]",
+	"num_threads":              "[1, 128]",
+	"character_coverage":       "[0.98, 1]",
+	"unk_piece":                "non-empty names",
+	"bos_piece":                "non-empty names",
+	"eos_piece":                "non-empty names",
+	"pad_piece":                "non-empty names",
 }
 
 // splitCSV splits a flag value as the reference's StrSplitAsCSV: at

@@ -266,3 +266,49 @@ func checkPieces(t *testing.T, m *tokenizer.Model, c trainCase) {
 		}
 	}
 }
+
+// Flags as spm_train takes them: an empty --unk_surface is an empty
+// surface (kept through the .model bytes, decoding the unknown piece to
+// nothing), a zero or empty value that Options would read as "the default"
+// is refused as spm_train refuses it, and gflags' yes/no are booleans.
+func TestSetFlagsAsTheReference(t *testing.T) {
+	o := spmtrain.SPMOptions()
+	o.VocabSize, o.HardVocabLimit = 20, false
+	if err := o.Set("unk_surface", ""); err != nil {
+		t.Fatal(err)
+	}
+	m, err := spmtrain.Train(context.Background(), []string{"hello world", "hello there"}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := tokenizer.Parse("unk_surface.model", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := back.TrainerSpec().UnkSurface; s != "" {
+		t.Errorf("--unk_surface= saved as %q, want empty", s)
+	}
+	if got := back.Decode([]int{back.UNK()}); got != "" {
+		t.Errorf("the unknown piece decodes to %q, want nothing", got)
+	}
+	for _, kv := range [][2]string{
+		{"max_sentencepiece_length", "0"}, {"max_sentence_length", "0"}, {"num_threads", "0"},
+		{"character_coverage", "0"}, {"unk_piece", ""}, {"bos_piece", ""}, {"eos_piece", ""}, {"pad_piece", ""},
+	} {
+		o := spmtrain.SPMOptions()
+		if err := o.Set(kv[0], kv[1]); err == nil {
+			t.Errorf("--%s=%s accepted; spm_train refuses it", kv[0], kv[1])
+		}
+	}
+	for v, want := range map[string]bool{"yes": true, "No": false, "y": true, "N": false, "TRUE": true} {
+		o := spmtrain.SPMOptions()
+		o.HardVocabLimit = !want
+		if err := o.Set("hard_vocab_limit", v); err != nil || o.HardVocabLimit != want {
+			t.Errorf("--hard_vocab_limit=%s: %v, %v; want %v", v, o.HardVocabLimit, err, want)
+		}
+	}
+}
