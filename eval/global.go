@@ -101,10 +101,9 @@ func (st *tttState) globalPhase(ctx context.Context, tokens []uint16, docs []Doc
 					continue
 				}
 				rows.pad(ranks)
-				x, y, seg, weight, width := rows.x, rows.y, rows.seg, rows.weight, rows.width
-				nrows := rows.n
-				outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, nrows, width), tensors.FromFlatDataAndDimensions(y, nrows, width),
-					tensors.FromFlatDataAndDimensions(seg, nrows, width), tensors.FromFlatDataAndDimensions(weight, nrows, width), float32(lr))
+				count, width := rows.n, rows.width
+				outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(rows.x, count, width), tensors.FromFlatDataAndDimensions(rows.y, count, width),
+					tensors.FromFlatDataAndDimensions(rows.seg, count, width), tensors.FromFlatDataAndDimensions(rows.weight, count, width), float32(lr))
 				if err != nil {
 					return fmt.Errorf("ttt: global chunk %d: %w", ci, err)
 				}

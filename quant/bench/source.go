@@ -10,8 +10,8 @@ import (
 // from (synthetic.Source.SymbolEntropy, summed), where every int tensor was
 // rounded to the nearest step of its stored per-row scale (SD clip, no
 // GPTQ, no protected groups, no binding scale floor, not rounded with the
-// unstored float32 scale), so that its symbols
-// are the bins of the drawn values; ok false otherwise.
+// unstored float32 scale), so that its symbols are the bins of the drawn
+// values; ok false otherwise.
 func SourceEntropy(d *synthetic.Draw) func(s quant.Scheme, q *quant.Quantized) (bits float64, ok bool) {
 	return func(s quant.Scheme, q *quant.Quantized) (bits float64, ok bool) {
 		for i := range q.Tensors {
@@ -25,9 +25,11 @@ func SourceEntropy(d *synthetic.Draw) func(s quant.Scheme, q *quant.Quantized) (
 				len(t.Shape) != 2 || len(t.Scales) != t.Shape[0] {
 				return 0, false
 			}
-			for _, sc := range t.Scales {
-				if r.ScaleFloor > 0 && float64(sc) <= float64(r.ScaleFloor)*(1+1.0/1024) {
-					return 0, false
+			if r.ScaleFloor > 0 {
+				for _, sc := range t.Scales {
+					if float64(sc) <= float64(r.ScaleFloor)*(1+1.0/1024) {
+						return 0, false
+					}
 				}
 			}
 			h, err := src.SymbolEntropy(t.Scales, r.QMax())

@@ -46,13 +46,14 @@ func boolFlag(usage string, f func(o *Options) *bool) trainFlag {
 			v = "true"
 		}
 		// gflags' spellings besides Go's: yes/no, y/n, any case.
-		switch strings.ToLower(v) {
+		lv := strings.ToLower(v)
+		switch lv {
 		case "yes", "y":
-			v = "true"
+			lv = "true"
 		case "no", "n":
-			v = "false"
+			lv = "false"
 		}
-		b, err := strconv.ParseBool(strings.ToLower(v))
+		b, err := strconv.ParseBool(lv)
 		if err != nil {
 			return fmt.Errorf("%q is not a boolean", v)
 		}
@@ -171,8 +172,10 @@ func (o *Options) Set(name, value string) error {
 	}
 	// Options take a zero or empty value as the default; spm_train takes a
 	// given one as given and rejects these.
-	if r, ok := zeroRejected[name]; ok && (f.get(o) == "0" || f.get(o) == "") {
-		return fmt.Errorf("tokenizer: flag %s: %q outside %s", name, value, r)
+	if r, ok := zeroRejected[name]; ok {
+		if got := f.get(o); got == "0" || got == "" {
+			return fmt.Errorf("tokenizer: flag %s: %q outside %s", name, value, r)
+		}
 	}
 	return nil
 }
