@@ -200,8 +200,12 @@ func ReadTrainState(dir string) (*TrainState, error) {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
 	var st TrainState
+	st.Settings.Optimizer.UntiedEmbedLR = -1 // absent from checkpoints written before the field
 	if err := strictjson.Decode(b, &st); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, stateFile, err)
+	}
+	if o := &st.Settings.Optimizer; o.UntiedEmbedLR == -1 {
+		o.UntiedEmbedLR = o.EmbedLR // what such a run trained an untied head's embedding at
 	}
 	if st.Format != checkpointFormat {
 		return nil, fmt.Errorf("checkpoint %s: %s has format %q, want %q", dir, stateFile, st.Format, checkpointFormat)

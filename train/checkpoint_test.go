@@ -193,3 +193,46 @@ func TestLoadCheckpointRejectsDamage(t *testing.T) {
 		})
 	}
 }
+
+// A state.json written before OptimizerConfig.UntiedEmbedLR existed resumes
+// with the learning rate such a run gave an untied head's embedding (its
+// EmbedLR); a checkpoint that has the field keeps it.
+func TestReadTrainStateUntiedEmbedLRDefault(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "checkpoint")
+	ck := testCheckpoint(t, 2)
+	ck.State.Settings.Optimizer.EmbedLR = 0.07
+	ck.State.Settings.Optimizer.UntiedEmbedLR = 0.5
+	if err := SaveCheckpoint(dir, ck); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := ReadTrainState(dir); err != nil || st.Settings.Optimizer.UntiedEmbedLR != 0.5 {
+		t.Fatalf("saved 0.5, read %+v (%v)", st, err)
+	}
+	path := filepath.Join(dir, stateFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	opt := raw["settings"].(map[string]any)["optimizer"].(map[string]any)
+	if _, ok := opt["untied_embed_lr"]; !ok {
+		t.Fatal("state.json has no untied_embed_lr")
+	}
+	delete(opt, "untied_embed_lr")
+	if b, err = json.Marshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadTrainState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Settings.Optimizer.UntiedEmbedLR; got != 0.07 {
+		t.Fatalf("old state.json: untied embedding lr %v, want its EmbedLR 0.07", got)
+	}
+}

@@ -70,7 +70,7 @@ type Group string
 // Optimizer groups.
 const (
 	GroupMuon   Group = "muon"        // Attention and MLP matrices: Muon at MatrixLR
-	GroupEmbed  Group = "adam_embed"  // the tied embedding and auxiliary tables: Adam at EmbedLR
+	GroupEmbed  Group = "adam_embed"  // the token embedding (at UntiedEmbedLR beside an untied head) and auxiliary tables: Adam at EmbedLR
 	GroupHead   Group = "adam_head"   // an untied output head: Adam at HeadLR
 	GroupScalar Group = "adam_scalar" // control parameters: Adam at ScalarLR
 	GroupNone   Group = "none"        // frozen parameters: never updated
@@ -127,6 +127,9 @@ func modelNetwork(cfg model.Config, opt OptimizerConfig) (network, error) {
 		r, trainable := g.rule(opt)
 		if !trainable {
 			continue
+		}
+		if p.Class == model.Embedding && cfg.UntiedHead {
+			r.lr = opt.UntiedEmbedLR // the baseline's EMBED_LR when the head is its own
 		}
 		if r.kind == muonUpdate && len(p.Shape) != 2 {
 			return network{}, fmt.Errorf("trainer: matrix parameter %q has shape %v, Muon needs 2-D", p.Name, p.Shape)

@@ -20,6 +20,11 @@ type OptimizerConfig struct {
 	EmbedLR  float64 `json:"embed_lr"`  // Adam learning rate of the tied embedding (TIED_EMBED_LR, 0.05)
 	ScalarLR float64 `json:"scalar_lr"` // Adam learning rate of the control parameters (SCALAR_LR, 0.04)
 	HeadLR   float64 `json:"head_lr"`   // Adam learning rate of an untied output head (HEAD_LR, 0.008)
+	// UntiedEmbedLR is the token embedding's Adam learning rate when the
+	// model has an untied head (EMBED_LR, 0.6): the baseline's
+	// token_lr = tied_embed_lr if tie_embeddings else embed_lr. The record
+	// never unties its head.
+	UntiedEmbedLR float64 `json:"untied_embed_lr"`
 
 	// Muon momentum, warmed up linearly from MomentumWarmupStart over
 	// MomentumWarmupSteps optimizer steps (0.95, 0.85, 500).
@@ -87,7 +92,7 @@ type OptimizerConfig struct {
 // DefaultOptimizer returns the challenge baseline's optimizer settings.
 func DefaultOptimizer() OptimizerConfig {
 	return OptimizerConfig{
-		MatrixLR: 0.04, EmbedLR: 0.05, ScalarLR: 0.04, HeadLR: 0.008,
+		MatrixLR: 0.04, EmbedLR: 0.05, ScalarLR: 0.04, HeadLR: 0.008, UntiedEmbedLR: 0.6,
 		MuonMomentum: 0.95, MomentumWarmupStart: 0.85, MomentumWarmupSteps: 500,
 		NewtonSchulzSteps: 5,
 		Beta1:             0.9, Beta2: 0.95, AdamEps: 1e-8,
@@ -105,6 +110,7 @@ func (c OptimizerConfig) Validate() error {
 		name string
 		v    float64
 	}{{"matrix lr", c.MatrixLR}, {"embedding lr", c.EmbedLR}, {"scalar lr", c.ScalarLR}, {"head lr", c.HeadLR},
+		{"untied embedding lr", c.UntiedEmbedLR},
 		{"muon weight decay", c.MuonWeightDecay}, {"embedding weight decay", c.EmbedWeightDecay},
 		{"scalar weight decay", c.ScalarWeightDecay}, {"grad clip norm", c.GradClipNorm}, {"adam eps", c.AdamEps}} {
 		if p.v < 0 || math.IsNaN(p.v) || math.IsInf(p.v, 0) {

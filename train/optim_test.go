@@ -329,3 +329,36 @@ func TestClipGlobalNorm(t *testing.T) {
 		assertClose(t, "b", tensors.MustCopyFlatData[float32](out[1]), []float64{0, 4 * tc.scale}, 1e-6)
 	}
 }
+
+// The token embedding trains at the baseline's token_lr: TIED_EMBED_LR with
+// a tied head, EMBED_LR beside an untied one (whose head is at HEAD_LR).
+func TestEmbeddingLearningRateFollowsTying(t *testing.T) {
+	cfg, s, err := PresetSettings("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := s.Optimizer
+	opt.EmbedLR, opt.UntiedEmbedLR, opt.HeadLR = 0.05, 0.6, 0.008
+	for _, untied := range []bool{false, true} {
+		c := cfg
+		c.UntiedHead = untied
+		net, err := modelNetwork(c, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lr := map[string]float64{}
+		for _, p := range net.params {
+			lr[p.name] = p.rule.lr
+		}
+		wantEmb, wantHead := 0.05, 0.0
+		if untied {
+			wantEmb, wantHead = 0.6, 0.008
+		}
+		if lr["tok_emb"] != wantEmb {
+			t.Errorf("untied=%v: tok_emb lr %v, want %v", untied, lr["tok_emb"], wantEmb)
+		}
+		if got, ok := lr["lm_head"]; ok != untied || got != wantHead {
+			t.Errorf("untied=%v: lm_head lr %v (present %v), want %v", untied, got, ok, wantHead)
+		}
+	}
+}

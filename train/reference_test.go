@@ -2,11 +2,15 @@ package train
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/paramgolf/golf/model"
 )
 
 // referenceLosses is testdata/reference_losses.json, written by
@@ -14,6 +18,7 @@ import (
 // initial weights on data/testdata/ref_sp1024.
 type referenceLosses struct {
 	ReferenceSHA256 string            `json:"reference_sha256"`
+	InitSHA256      string            `json:"init_sha256"` // the initweights tensor file the reference started from
 	Env             map[string]string `json:"env"`
 	TrainLoss       []float64         `json:"train_loss"`
 	Final           struct {
@@ -47,6 +52,24 @@ func TestRunEqualsReferenceTraining(t *testing.T) {
 	s.ValEvery, s.ValTokens, s.LogEvery = 0, 0, 1
 	if s.BatchTokens != 2048 || s.SeqLen != 256 || ref.Env["TRAIN_BATCH_TOKENS"] != "2048" || ref.Env["WARMDOWN_ITERS"] != "3" {
 		t.Fatalf("the golden file's settings (%v) are not the tiny preset's", ref.Env)
+	}
+	// The reference started from golf's initial weights as initweights
+	// writes them: a change to the initialisation (or to the tensor file)
+	// makes the golden file stale, and says so here.
+	init, err := model.InitWeights(cfg, s.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initPath := filepath.Join(t.TempDir(), "init.bin")
+	if err := WriteTensors(initPath, init); err != nil {
+		t.Fatal(err)
+	}
+	initBytes, err := os.ReadFile(initPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(initBytes); hex.EncodeToString(sum[:]) != ref.InitSHA256 {
+		t.Fatalf("golf's initial weights (seed %d) have sha256 %x, the reference started from %s: regenerate testdata/reference_losses.json (gen_reference_losses.py)", s.Seed, sum, ref.InitSHA256)
 	}
 	for _, micro := range []int{0, 256} {
 		o := Options{Settings: s, Model: cfg, DataDir: filepath.Join("..", "data", "testdata", "ref_sp1024"),

@@ -83,7 +83,8 @@ def read_tensors(path):
     CRC-32C trailer is not checked (no crc32c in Python's standard library):
     the file was just written by initweights; the records must fill it."""
     b = Path(path).read_bytes()
-    assert b[:8] == b"GOLFTENS" and struct.unpack_from("<I", b, 8)[0] == 1
+    version = struct.unpack_from("<I", b, 8)[0]
+    assert b[:8] == b"GOLFTENS" and version in (1, 2), (b[:8], version)
     n = struct.unpack_from("<I", b, 12)[0]
     off, out = 16, {}
     for _ in range(n):
@@ -91,6 +92,9 @@ def read_tensors(path):
         off += 2
         name = b[off:off + ln].decode()
         off += ln
+        if version >= 2:  # class byte, then the initialiser's text (uint16 length)
+            off += 1
+            off += 2 + struct.unpack_from("<H", b, off)[0]
         rank = b[off]
         off += 1
         shape = struct.unpack_from("<%dI" % rank, b, off)
