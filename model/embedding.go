@@ -45,26 +45,38 @@ const (
 	bigramMulPrev = 27191
 )
 
-// bigram returns scale · proj(table[h]) [B*T, D] with the records' hash of
-// each token and the one before it in its row, in int32 arithmetic:
-//
-//	h_0 = Vb-1;  h_t = ((36313·t_t) XOR (27191·t_{t-1})) mod (Vb-1)
+// bigram returns scale · proj(table[h]) [B*T, D], h = bigramIndices(inputs).
 func (f *forward) bigram() *Node {
 	c := f.cfg
-	ids := f.inputs // [B, T] int32
-	mod := int32(c.BigramVocab - 1)
-	h := graph.Add(graph.ZerosLike(sliceAxis(ids, 1, 0, 1)), graph.Scalar(f.g, dtypes.Int32, mod))
-	if f.t > 1 {
-		cur := graph.MulScalar(sliceAxis(ids, 1, 1, f.t), bigramMulCur)
-		prev := graph.MulScalar(sliceAxis(ids, 1, 0, f.t-1), bigramMulPrev)
-		rest := graph.Rem(graph.BitwiseXor(cur, prev), graph.Scalar(f.g, dtypes.Int32, mod))
-		h = graph.Concatenate([]*Node{h, rest}, 1)
-	}
+	h := bigramIndices(f.inputs, c.BigramVocab)
 	x := graph.Gather(f.param("bigram/table"), graph.Reshape(h, f.b*f.t, 1))
 	if c.BigramDim != c.ModelDim {
 		x = f.linearNamed(x, "bigram/proj")
 	}
 	return graph.Mul(x, f.scalar("bigram/scale"))
+}
+
+// bigramIndices returns the records' hash [B, T] of each token of ids [B, T]
+// (int32) and the one before it in its row, into a table of vb rows:
+//
+//	h_0 = vb-1;  h_t = ((36313·t_t) XOR (27191·t_{t-1})) mod (vb-1)
+//
+// with the products wrapping in int32 and mod a floor modulo (torch's %),
+// so h_t is in [0, vb-1) for every token id.
+func bigramIndices(ids *Node, vb int) *Node {
+	g := ids.Graph()
+	t := ids.Shape().Dimensions[1]
+	m := graph.Scalar(g, dtypes.Int32, int32(vb-1))
+	h := graph.Add(graph.ZerosLike(sliceAxis(ids, 1, 0, 1)), m)
+	if t > 1 {
+		cur := graph.MulScalar(sliceAxis(ids, 1, 1, t), bigramMulCur)
+		prev := graph.MulScalar(sliceAxis(ids, 1, 0, t-1), bigramMulPrev)
+		// The products wrap negative from token 59,139 up; gomlx's Rem
+		// truncates (as Go's %), so the remainder is moved into [0, mod).
+		rest := graph.Rem(graph.Add(graph.Rem(graph.BitwiseXor(cur, prev), m), m), m)
+		h = graph.Concatenate([]*Node{h, rest}, 1)
+	}
+	return h
 }
 
 // auxProjInit is the initialiser of the BigramHash and value-embedding

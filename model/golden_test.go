@@ -231,7 +231,7 @@ func goldenFiles(t *testing.T) []string {
 	}
 	var names []string
 	for _, f := range files {
-		if n := strings.TrimSuffix(filepath.Base(f), ".golden.gz"); n != "rope" {
+		if n := strings.TrimSuffix(filepath.Base(f), ".golden.gz"); n != "rope" && n != "bigram_hash" {
 			names = append(names, n)
 		}
 	}
@@ -405,5 +405,75 @@ func TestGoldenCoversTinyRecord(t *testing.T) {
 	b, _ := json.Marshal(want)
 	if !bytes.Equal(a, b) {
 		t.Errorf("golden full stack differs from tiny-record beyond sizes:\n golden %s\n preset %s", a, b)
+	}
+}
+
+// TestGoldenBigramHash compares golf's BigramHash indices with PR #1019's own
+// bigram_hash on token ids over the whole uint16 range (its int32 products
+// wrap from 59,139 up; torch's % is a floor modulo), bit for bit, and checks
+// that a model with such ids trains the table rows the reference's hash
+// names: the gradient reaches exactly those rows.
+func TestGoldenBigramHash(t *testing.T) {
+	g, err := readGolden(filepath.Join("testdata", "golden", "bigram_hash.golden.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := g.int32s(t, "tokens")
+	dims := g.shape("tokens")
+	b, seq := dims[0], dims[1]
+	for _, vb := range g.int32s(t, "sizes") {
+		want := g.int32s(t, fmt.Sprintf("hash/vb%d", vb))
+		exec, err := graph.NewExec(backend(t), func(ids *graph.Node) *graph.Node { return bigramIndices(ids, int(vb)) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(tokens, b, seq))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := tensors.MustCopyFlatData[int32](out[0])
+		var bad int
+		for i := range want {
+			if got[i] != want[i] {
+				if bad++; bad <= 3 {
+					t.Errorf("vb %d: tokens (%d, %d): hash %d, the reference's %d", vb, tokens[max(i-1, 0)], tokens[i], got[i], want[i])
+				}
+			}
+		}
+		if bad > 0 {
+			t.Errorf("vb %d: %d of %d hashes differ", vb, bad, len(want))
+		}
+	}
+
+	const vb = 64
+	cfg := Config{VocabSize: 65536, NumLayers: 1, ModelDim: 8, NumHeads: 2, NumKVHeads: 1, MLPHidden: 8,
+		SeqLen: seq, RopeBase: 10000, LogitSoftcap: 30, EmbedInitStd: 0.005, QKGainInit: 1.5,
+		BigramVocab: vb, BigramDim: 4}
+	w, err := InitWeights(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range w {
+		if w[i].Name == "bigram/proj" { // zero at init: give the table a gradient
+			for j := range w[i].Data {
+				w[i].Data[j] = float32(j%5) - 2
+			}
+		}
+	}
+	targets := append(tokens[1:], 7)
+	r := runGolden(t, cfg, w, tokens, targets, nil, b, seq, false)
+	hit := map[int32]bool{}
+	for _, h := range g.int32s(t, "hash/vb64") {
+		hit[h] = true
+	}
+	grad := r.grads["bigram/table"]
+	for row := range int32(vb) {
+		var norm float64
+		for _, v := range grad[int(row)*cfg.BigramDim : int(row+1)*cfg.BigramDim] {
+			norm += float64(v) * float64(v)
+		}
+		if (norm > 0) != hit[row] || math.IsNaN(norm) {
+			t.Errorf("bigram/table row %d: gradient norm² %g, row named by the reference's hash: %v", row, norm, hit[row])
+		}
 	}
 }

@@ -93,7 +93,8 @@ targets [B, T] int32; cu_seqlens [N] int32 (varlen cases); losses [B, T]; logits
 (not for the baseline, whose GPT has no logits method); weights/<golf name>;
 grads/<golf name>. The "rope" file (kind "rope") holds the record's and the baseline's
 Rotary tables: inv_freq/<tag> and cos/<tag>, sin/<tag> [P, rd/2] at the positions
-positions/<tag>.
+positions/<tag>. The "bigram_hash" file holds PR #1019's bigram_hash of tokens [3, 40]
+(edge and random ids over the uint16 range) as hash/vb<N> for the table sizes in sizes.
 """
 
 import argparse
@@ -695,6 +696,25 @@ def write_rope(out_dir, record, baseline, origins, digests):
     return path
 
 
+def write_bigram_hash(out_dir, t1019, origin, digest):
+    """PR #1019's BigramHashEmbedding.bigram_hash (int32 products that wrap, torch's floor
+    %) on token ids over the whole uint16 range, for table sizes 2 to 65,536."""
+    g = torch.Generator().manual_seed(1019)
+    edge = torch.tensor([0, 1, 59138, 59139, 59140, 65534, 65535, 40000, 65535, 0], dtype=torch.int64)
+    tokens = torch.cat([edge, torch.randint(0, 65536, (3 * 40 - len(edge),), generator=g)]).reshape(3, 40)
+    tensors = {"tokens": tokens.to(torch.int32).numpy()}
+    sizes = [2, 11, 64, 3072, 10240, 65536]
+    for vb in sizes:
+        h = t1019.BigramHashEmbedding(vb, 4, 4).bigram_hash(tokens)
+        tensors[f"hash/vb{vb}"] = h.to(torch.int32).numpy()
+    tensors["sizes"] = np.array(sizes, dtype=np.int32)
+    header = dict(case="bigram_hash", kind="bigram_hash", source=origin, source_sha256=digest,
+                  description="BigramHashEmbedding.bigram_hash of PR #1019 on random and edge token ids")
+    path = os.path.join(out_dir, "bigram_hash.golden.gz")
+    write_golden(path, header, tensors)
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--record", help="PR #2135 train_gpt.py (default: from the mirror)")
@@ -725,6 +745,9 @@ def main():
         two = ("record", "baseline")
         path = write_rope(args.out, mods["record"], mods["baseline"], {k: origins[k] for k in two}, {k: digests[k] for k in two})
         print(f"{'rope':32s} {os.path.getsize(path):7d} bytes")
+    if not only or "bigram_hash" in only:
+        path = write_bigram_hash(args.out, mods["t1019"], origins["t1019"], digests["t1019"])
+        print(f"{'bigram_hash':32s} {os.path.getsize(path):7d} bytes")
 
 
 if __name__ == "__main__":
