@@ -382,7 +382,8 @@ func (c Config) Validate() error {
 		check(c.LoopStart >= 0 && c.LoopStart <= c.LoopEnd && c.LoopEnd < c.NumLayers,
 			"loop range %d..%d must satisfy 0 <= loop_start <= loop_end < num_layers %d", c.LoopStart, c.LoopEnd, c.NumLayers)
 	}
-	check(c.ParallelStartLayer >= 0 && c.ParallelStartLayer < c.NumLayers, "parallel_start_layer %d must be in 0..num_layers-1 (%d)", c.ParallelStartLayer, c.NumLayers-1)
+	check(c.ParallelStartLayer == 0 || (c.ParallelStartLayer > 0 && c.ParallelStartLayer < c.NumLayers),
+		"parallel_start_layer %d must be 0 (off) or in 1..num_layers-1 (%d)", c.ParallelStartLayer, c.NumLayers-1)
 	check(slices.Contains([]string{"", "mean", "attn", "mlp"}, c.ParallelFinalLane), "parallel_final_lane %q must be mean, attn or mlp", c.ParallelFinalLane)
 	if c.ParallelStartLayer > 0 && len(errs) == 0 {
 		for _, looping := range []bool{false, true} {
