@@ -267,7 +267,10 @@ func RowClip(w []float32, c Clip, bits int, scaleFormat Format) float32 {
 		}
 		return Quantile(abs, c.Value)
 	case ClipStd:
-		return float32(c.Value * stdDev(w))
+		// float32 arithmetic, as the record's clip_sigmas * row_std on a
+		// float32 tensor: one float64 product rounded once differs by an
+		// ulp, which an fp16 scale on a rounding tie turns into a step.
+		return float32(c.Value) * float32(stdDev(w))
 	case ClipMSE:
 		return mseClip(w, int(c.Value), bits, scaleFormat)
 	}

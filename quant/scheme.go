@@ -193,6 +193,10 @@ type Scheme struct {
 }
 
 // RuleFor returns the rule for a tensor of the given shape and class.
+// Control and Frozen tensors get the Control rule whatever their size: the
+// baseline applies its control-name patterns only to tensors of at most
+// KeepMaxElements values, and quantizes a larger one, but none of its
+// control tensors has more than 1,024.
 func (s *Scheme) RuleFor(shape []int, class model.Class) Rule {
 	n := 1
 	for _, d := range shape {
