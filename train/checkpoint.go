@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/paramgolf/golf/internal/atomicfile"
 	"github.com/paramgolf/golf/internal/strictjson"
@@ -126,9 +127,19 @@ func SaveCheckpoint(dir string, ck *Checkpoint) error {
 	if err := syncDir(tmp); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", dir, err)
 	}
-	// Swap: move the old checkpoint aside, the new one in, then drop the old.
+	// Swap. Where the platform can, in one atomic exchange (tmp then holds
+	// the previous checkpoint, removed by the deferred RemoveAll); else move
+	// the old checkpoint aside, the new one in, then drop the old: a kill
+	// between the two renames leaves both whole under hidden names, which
+	// ReadTrainState reports.
 	old := ""
 	if _, err := os.Stat(dir); err == nil {
+		switch ok, err := atomicfile.Exchange(tmp, dir); {
+		case err != nil:
+			return fmt.Errorf("save checkpoint %s: swap in the new one: %w", dir, err)
+		case ok:
+			return syncDir(parent)
+		}
 		old = tmp + ".old"
 		if err := os.Rename(dir, old); err != nil {
 			return fmt.Errorf("save checkpoint %s: move the previous one aside: %w", dir, err)
@@ -197,6 +208,9 @@ func syncDir(dir string) error {
 func ReadTrainState(dir string) (*TrainState, error) {
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if err != nil {
+		if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
+			return nil, missingCheckpoint(dir)
+		}
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}
 	var st TrainState
@@ -211,6 +225,30 @@ func ReadTrainState(dir string) (*TrainState, error) {
 		return nil, fmt.Errorf("checkpoint %s: %s has format %q, want %q", dir, stateFile, st.Format, checkpointFormat)
 	}
 	return &st, nil
+}
+
+// missingCheckpoint is the error for a checkpoint folder that does not
+// exist: it names the complete checkpoints an interrupted save left beside
+// it (hidden folders with a state.json) and how to put one back.
+func missingCheckpoint(dir string) error {
+	dir = filepath.Clean(dir)
+	parent, base := filepath.Split(dir)
+	if parent == "" {
+		parent = "."
+	}
+	pattern := filepath.Join(parent, "."+base+".tmp-*")
+	left, _ := filepath.Glob(pattern)
+	var whole []string
+	for _, d := range left {
+		if _, err := os.Stat(filepath.Join(d, stateFile)); err == nil {
+			whole = append(whole, d)
+		}
+	}
+	if len(whole) == 0 {
+		return fmt.Errorf("checkpoint %s: %w: no such folder", dir, os.ErrNotExist)
+	}
+	return fmt.Errorf("checkpoint %s: %w: a save was interrupted and left %s (a folder ending in .old holds the previous checkpoint, "+
+		"one without it the new one): rename one to %s", dir, os.ErrNotExist, strings.Join(whole, " and "), dir)
 }
 
 // LoadCheckpoint reads a checkpoint directory written by SaveCheckpoint (or

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -234,5 +235,36 @@ func TestReadTrainStateUntiedEmbedLRDefault(t *testing.T) {
 	}
 	if got := st.Settings.Optimizer.UntiedEmbedLR; got != 0.07 {
 		t.Fatalf("old state.json: untied embedding lr %v, want its EmbedLR 0.07", got)
+	}
+}
+
+// A save killed between its two renames (where there is no atomic
+// exchange) leaves the checkpoint folder missing and the complete previous
+// one under a hidden name: reading the checkpoint says so and names it.
+func TestMissingCheckpointNamesInterruptedSave(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "checkpoint")
+	if _, err := ReadTrainState(dir); err == nil || !errors.Is(err, os.ErrNotExist) || strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("no checkpoint at all: err %v", err)
+	}
+	if err := SaveCheckpoint(dir, testCheckpoint(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(parent, ".checkpoint.tmp-123.old")
+	if err := os.Rename(dir, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(parent, ".checkpoint.tmp-456"), 0o755); err != nil { // an unfinished write: no state.json
+		t.Fatal(err)
+	}
+	_, err := LoadCheckpoint(dir)
+	if err == nil || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), old) || strings.Contains(err.Error(), "tmp-456") {
+		t.Fatalf("interrupted save: err %v, want one naming %s only", err, old)
+	}
+	if err := os.Rename(old, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCheckpoint(dir); err != nil {
+		t.Fatalf("the restored checkpoint: %v", err)
 	}
 }

@@ -61,3 +61,34 @@ func TestRemoveStale(t *testing.T) {
 		t.Fatalf("the final file changed: %q", b)
 	}
 }
+
+// Exchange swaps two folders whole, where the platform has an atomic
+// exchange.
+func TestExchangeSwapsFolders(t *testing.T) {
+	parent := t.TempDir()
+	a, b := filepath.Join(parent, "a"), filepath.Join(parent, "b")
+	for _, d := range []string{a, b} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "name"), []byte(filepath.Base(d)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok, err := Exchange(a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		t.Skip("no atomic exchange on this platform or file system")
+	}
+	for d, want := range map[string]string{a: "b", b: "a"} {
+		got, err := os.ReadFile(filepath.Join(d, "name"))
+		if err != nil || string(got) != want {
+			t.Errorf("%s holds %q (%v), want %q", d, got, err, want)
+		}
+	}
+	if _, err := Exchange(a, filepath.Join(parent, "missing")); err == nil {
+		t.Error("exchange with a missing entry succeeded")
+	}
+}
